@@ -1,0 +1,242 @@
+"""The one place requests are performed: session, timeouts, retries and rate-limit waits.
+
+Providers describe what to fetch and parse what comes back; everything between (which
+session, how long to wait, when to retry, when the whole source must pause) lives here and is
+shared by every provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+import attrs
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ._errors import LinkStatsError, TransportError
+from ._http import (
+    RETRYABLE_STATUSES,
+    error_for_response,
+    exhausted_window_delay,
+    rate_limit_delay,
+)
+from ._models import Provider
+
+logger = logging.getLogger("linkstats")
+
+# Connection failures worth another attempt. A certificate error will not heal by retrying,
+# and any other client error is a fault in the request itself.
+_RETRYABLE_EXCEPTIONS = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How many times to retry, and how long to back off in between.
+
+    Backoff is capped exponential with full jitter: retry ``n`` (from 0) sleeps a uniform
+    random time in ``[0, min(max_backoff, backoff * 2**n)]``. A 429 instead waits what the
+    provider asked for, capped at ``max_rate_limit_wait``.
+    """
+
+    max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    backoff: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    max_backoff: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    max_rate_limit_wait: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+
+    def backoff_delay(self, retry: int) -> float:
+        """Full-jitter delay before retry number ``retry`` (0-based)."""
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2**retry))
+
+
+@attrs.define
+class TransportStats:
+    """Running counts for one source, for progress displays and summaries."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    rate_limit_wait: float = 0.0
+
+
+@attrs.frozen
+class Response:
+    """A finished response: the body is fully read and the connection already released."""
+
+    url: URL
+    status: int
+    reason: str | None
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class RateLimitGate:
+    """A pause shared by every request of one source.
+
+    When one request learns the provider wants a break (a 429, or a window with nothing
+    left), every other request of the same source waits too instead of hammering it.
+    """
+
+    def __init__(self) -> None:
+        self._resume_at = 0.0
+
+    def remaining(self) -> float:
+        """Seconds left in the pause in force, if any."""
+        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
+
+    def pause(self, seconds: float) -> None:
+        resume_at = asyncio.get_running_loop().time() + seconds
+        self._resume_at = max(self._resume_at, resume_at)
+
+    async def wait(self) -> float:
+        """Wait out any pause in force; return the seconds waited."""
+        loop = asyncio.get_running_loop()
+        waited = 0.0
+        while (delay := self._resume_at - loop.time()) > 0:
+            await asyncio.sleep(delay)
+            waited += delay
+        return waited
+
+
+class Transport:
+    """Performs GET requests for one source, owning its session unless given one."""
+
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        headers: Mapping[str, str],
+        timeout: float | None,
+        retry: RetryPolicy,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self._provider = provider
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._retry = retry
+        self._session = session
+        self._owns_session = session is None
+        self._entered = 0
+        self.gate = RateLimitGate()
+        self.stats = TransportStats()
+
+    async def __aenter__(self) -> Self:
+        if self._entered == 0 and self._owns_session:
+            self._session = aiohttp.ClientSession(
+                # The caller's LinkStats(concurrency=...) bounds requests; a pool limit
+                # below it would quietly cap throughput.
+                connector=aiohttp.TCPConnector(limit=0),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        self._entered += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._entered -= 1
+        if self._entered == 0 and self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def get(self, url: URL) -> Response:
+        """GET ``url``, retrying what is retryable; raise a typed error for anything else."""
+        session = self._session
+        if session is None or self._entered == 0:
+            raise RuntimeError("use the source in 'async with' before fetching")
+        retry = 0
+        while True:
+            self.stats.rate_limit_wait += await self.gate.wait()
+            self.stats.requests += 1
+            try:
+                response = await self._attempt(session, url)
+            except aiohttp.ClientSSLError as exc:
+                raise self._transport_error(url, exc) from exc
+            except _RETRYABLE_EXCEPTIONS as exc:
+                error: LinkStatsError = self._transport_error(url, exc)
+                delay = self._retry.backoff_delay(retry)
+            except aiohttp.ClientError as exc:
+                raise self._transport_error(url, exc) from exc
+            else:
+                self._note_window(response)
+                if 200 <= response.status < 300:
+                    return response
+                requested = self._rate_limit_pause(response)
+                error = error_for_response(
+                    self._provider,
+                    status=response.status,
+                    reason=response.reason,
+                    headers=response.headers,
+                    body=response.body,
+                    url=url,
+                    retry_after=requested,
+                )
+                if response.status not in RETRYABLE_STATUSES:
+                    raise error
+                # After a 429 the shared gate holds the retry back; otherwise back off.
+                delay = 0.0 if requested else self._retry.backoff_delay(retry)
+            if retry >= self._retry.max_retries:
+                raise error
+            retry += 1
+            self.stats.retries += 1
+            logger.info(
+                "%s: retry %d of %d for GET %s in %.2fs after: %s",
+                self._provider,
+                retry,
+                self._retry.max_retries,
+                url,
+                max(delay, self.gate.remaining()),
+                error.summary,
+            )
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, session: aiohttp.ClientSession, url: URL) -> Response:
+        async with (
+            asyncio.timeout(self._timeout),
+            session.get(
+                url,
+                headers=self._headers,
+                allow_redirects=False,
+                raise_for_status=False,
+            ) as response,
+        ):
+            body = await response.read()
+        return Response(url, response.status, response.reason, response.headers, body)
+
+    def _note_window(self, response: Response) -> None:
+        delay = exhausted_window_delay(response.headers, time.time())
+        if delay is not None:
+            self.gate.pause(min(delay, self._retry.max_rate_limit_wait))
+
+    def _rate_limit_pause(self, response: Response) -> float | None:
+        """For a 429, pause the whole source as long as asked (capped); return what was asked."""
+        if response.status != 429:
+            return None
+        self.stats.rate_limited += 1
+        requested = rate_limit_delay(response.headers, time.time())
+        if requested is None or requested <= 0:
+            return None
+        self.gate.pause(min(requested, self._retry.max_rate_limit_wait))
+        return requested
+
+    def _transport_error(self, url: URL, exc: BaseException) -> TransportError:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
+        error = TransportError(f"GET {url} failed: {reason}", provider=self._provider, url=url)
+        error.__cause__ = exc
+        return error

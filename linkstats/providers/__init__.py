@@ -1,0 +1,1 @@
+"""One module per provider: its targets, its wire format, its mapping to ``LinkClick``."""

@@ -1,0 +1,241 @@
+"""HTTP rules shared by every provider, checked from values alone."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from multidict import CIMultiDict
+from yarl import URL
+
+from linkstats import (
+    AuthenticationError,
+    InvalidRequestError,
+    LinkStatsError,
+    NotFoundError,
+    Provider,
+    ProviderMessage,
+    RateLimitError,
+    ServerError,
+    UnexpectedStatusError,
+)
+from linkstats._http import (
+    error_for_response,
+    exhausted_window_delay,
+    page_key,
+    parse_error_body,
+    rate_limit_delay,
+    same_origin,
+    validate_base_url,
+)
+
+SAMPLES = Path(__file__).parent / "samples"
+NOW = 1_700_000_000.0
+
+
+def headers(**values: str) -> CIMultiDict[str]:
+    return CIMultiDict({key.replace("_", "-"): value for key, value in values.items()})
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("https://api.sendgrid.com", "https://api.sendgrid.com"),
+        ("https://api.sendgrid.com/", "https://api.sendgrid.com"),
+        ("https://api.paubox.net/v1/orca/", "https://api.paubox.net/v1/orca"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:8080/v1/orca", "http://localhost:8080/v1/orca"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_base_url_is_normalized(base_url: str, expected: str) -> None:
+    """A trailing slash is dropped; loopback hosts may use plain http."""
+    assert str(validate_base_url(base_url)) == expected
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://api.sendgrid.com",
+        "http://10.0.0.5:8080",
+        "ftp://api.sendgrid.com",
+        "api.sendgrid.com",
+        "/v3",
+        "https://user:pass@api.sendgrid.com",
+        "https://api.sendgrid.com/?x=1",
+        "https://api.sendgrid.com/#top",
+    ],
+)
+def test_unsafe_or_malformed_base_url_is_refused(base_url: str) -> None:
+    """Plain http off loopback, credentials, queries or relative URLs: ValueError."""
+    with pytest.raises(ValueError, match="base_url"):
+        validate_base_url(base_url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.sendgrid.com/v3/x?page_token=a", True),
+        ("https://API.SendGrid.com:443/v3/x", True),
+        ("http://api.sendgrid.com/v3/x", False),
+        ("https://api.sendgrid.com:8443/v3/x", False),
+        ("https://api.sendgrid.com.evil.test/v3/x", False),
+        ("https://api.sendgrid.com@evil.test/v3/x", False),
+        ("https://someone@api.sendgrid.com/v3/x", False),
+        ("/v3/x", False),
+    ],
+)
+def test_same_origin_compares_scheme_host_and_port(url: str, expected: bool) -> None:
+    """Only the configured scheme, host and port may receive the key; no userinfo."""
+    assert same_origin(URL(url, encoded=True), URL("https://api.sendgrid.com")) is expected
+
+
+def test_page_key_ignores_query_order() -> None:
+    """The same page asked with its parameters reordered is still the same page."""
+    first = URL("https://h.test/links?page_size=2&page_token=abc")
+    second = URL("https://h.test/links?page_token=abc&page_size=2")
+
+    assert page_key(first) == page_key(second)
+    assert page_key(first) != page_key(URL("https://h.test/links?page_size=2&page_token=abd"))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"X_RateLimit_Reset": str(int(NOW) + 7)}, 7.0),
+        ({"Retry_After": "3"}, 3.0),
+        ({"Retry_After": "1.5"}, 1.5),
+        ({"Retry_After": "Tue, 14 Nov 2023 22:13:30 GMT"}, 10.0),
+        ({"Retry_After": "2", "X_RateLimit_Reset": str(int(NOW) + 5)}, 5.0),
+        ({"X_RateLimit_Reset": "12"}, 12.0),
+        ({"X_RateLimit_Reset": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_rate_limit_delay_reads_reset_and_retry_after(
+    values: dict[str, str], expected: float | None
+) -> None:
+    """Epoch X-RateLimit-Reset, Retry-After seconds or date; the later one wins."""
+    assert rate_limit_delay(headers(**values), NOW) == expected
+
+
+def test_exhausted_window_pauses_until_reset() -> None:
+    """Remaining 0 with a reset ahead means: stop until the reset."""
+    spent = headers(X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(NOW) + 2))
+    left = headers(X_RateLimit_Remaining="3", X_RateLimit_Reset=str(int(NOW) + 2))
+
+    assert exhausted_window_delay(spent, NOW) == 2.0
+    assert exhausted_window_delay(left, NOW) is None
+    assert exhausted_window_delay(headers(), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("sample", "messages", "code", "error_id"),
+    [
+        (
+            "sendgrid/error_400.json",
+            (ProviderMessage("page_size must be between 1 and 50", "page_size"),),
+            None,
+            "a1b2c3d4",
+        ),
+        ("sendgrid/error_429.json", (ProviderMessage("too many requests"),), None, None),
+        ("paubox/error_401_error.json", (ProviderMessage("Unauthorized"),), "unauthorized", None),
+        (
+            "paubox/error_422_errors_list.json",
+            (ProviderMessage("campaign_mailing_send_id is not a valid UUID"),),
+            None,
+            None,
+        ),
+        (
+            "paubox/error_400_errors_string.json",
+            (ProviderMessage("campaign_mailing_send_id is required"),),
+            None,
+            None,
+        ),
+        (
+            "paubox/error_422_details.json",
+            (ProviderMessage("Validation failed"), ProviderMessage("must be asc or desc", "order")),
+            "unprocessable_entity",
+            None,
+        ),
+    ],
+)
+def test_error_bodies_of_every_documented_shape_are_read(
+    sample: str, messages: tuple[ProviderMessage, ...], code: str | None, error_id: str | None
+) -> None:
+    """SendGrid's errors[], Paubox's error/code/details, errors[] and a string errors."""
+    assert parse_error_body((SAMPLES / sample).read_bytes()) == (messages, error_id, code)
+
+
+@pytest.mark.parametrize(
+    ("body", "messages"),
+    [
+        (b"<html><body>502 Bad Gateway</body></html>", ()),
+        (b"upstream connect error", (ProviderMessage("upstream connect error"),)),
+        (b"", ()),
+        (b"[1, 2]", ()),
+        (b'"plain message"', (ProviderMessage("plain message"),)),
+    ],
+)
+def test_error_bodies_that_are_not_provider_json_still_parse(
+    body: bytes, messages: tuple[ProviderMessage, ...]
+) -> None:
+    """A gateway's HTML says nothing useful; a short text line is kept as the message."""
+    assert parse_error_body(body)[0] == messages
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [
+        (400, InvalidRequestError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (422, InvalidRequestError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (302, UnexpectedStatusError),
+        (409, UnexpectedStatusError),
+    ],
+)
+def test_each_status_has_its_error_type(status: int, error_type: type[LinkStatsError]) -> None:
+    """The documented statuses map onto the error tree; anything else is unexpected."""
+    error = error_for_response(
+        Provider.SENDGRID,
+        status=status,
+        reason="Reason",
+        headers=headers(),
+        body=(SAMPLES / "sendgrid/error_400.json").read_bytes(),
+        url=URL("https://api.sendgrid.com/v3/x"),
+    )
+
+    assert type(error) is error_type
+    assert error.status == status
+    assert error.messages == ("page_size must be between 1 and 50",)
+    assert str(error) == (
+        f"sendgrid: HTTP {status} Reason for GET https://api.sendgrid.com/v3/x"
+        " - page_size: page_size must be between 1 and 50 - error id a1b2c3d4"
+    )
+
+
+def test_errors_survive_pickling() -> None:
+    """Errors cross process boundaries with every attribute intact."""
+    error = error_for_response(
+        Provider.PAUBOX,
+        status=429,
+        reason="Too Many Requests",
+        headers=headers(),
+        body=b'{"error": "slow down", "code": "rate_limited"}',
+        url=URL("https://api.paubox.net/v1/orca/demo/tracking_links"),
+        retry_after=2.0,
+    )
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is RateLimitError
+    assert str(copy) == str(error)
+    assert copy.retry_after == 2.0
+    assert copy.url == error.url
+    assert copy.messages == ("slow down",)

@@ -1,0 +1,158 @@
+"""Bad input fails at construction, with a clear error, before anything is sent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from linkstats import LinkStats, PauboxSend, PauboxSource, SendGridAutomation, SendGridSource
+
+SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
+STEP_A = "0fb9b1a7-7c3a-4d4c-9b2f-1d8d2a7e9c01"
+STEP_B = "1ac0c2b8-8d4b-4e5d-8c30-2e9e3b8f0d12"
+
+MALFORMED_UUIDS = [
+    "",
+    "not-a-uuid",
+    "1308ab8da128498c8367f71ac16934e8",
+    "{1308ab8d-a128-498c-8367-f71ac16934e8}",
+    "urn:uuid:1308ab8d-a128-498c-8367-f71ac16934e8",
+    " 1308ab8d-a128-498c-8367-f71ac16934e8",
+    "1308ab8d-a128-498c-8367-f71ac16934e8\n",
+    "1308ab8d-a128-498c-8367-f71ac16934eg",
+    "1308ab8d-a128-498c-8367-f71ac16934e",
+    "../../1308ab8d-a128-498c-8367-f71ac16934e8",
+]
+
+
+@pytest.mark.parametrize("send_id", MALFORMED_UUIDS)
+def test_paubox_send_refuses_a_malformed_uuid(send_id: str) -> None:
+    """Anything but the canonical 36-character form is a ValueError."""
+    with pytest.raises(ValueError, match="canonical"):
+        PauboxSend(send_id)
+
+
+@pytest.mark.parametrize("automation_id", MALFORMED_UUIDS)
+def test_sendgrid_automation_refuses_a_malformed_uuid(automation_id: str) -> None:
+    """The automation id must be a canonical UUID too."""
+    with pytest.raises(ValueError, match="canonical"):
+        SendGridAutomation(automation_id)
+
+
+def test_targets_accept_uuid_objects_and_either_case() -> None:
+    """uuid.UUID values become their canonical string; upper-case hex is still canonical."""
+    assert PauboxSend(uuid.UUID(SEND_ID)).send_id == SEND_ID
+    assert PauboxSend(SEND_ID.upper()).send_id == SEND_ID.upper()
+
+
+@pytest.mark.parametrize("order", ["ASC", "up", "", None])
+def test_paubox_send_refuses_an_unknown_order(order: Any) -> None:
+    """order is asc or desc, nothing else."""
+    with pytest.raises(ValueError, match="order"):
+        PauboxSend(SEND_ID, order=order)
+
+
+@pytest.mark.parametrize("page_size", [0, 51, -1, 1000])
+def test_sendgrid_automation_refuses_a_page_size_out_of_range(page_size: int) -> None:
+    """page_size is 1..50, as SendGrid documents."""
+    with pytest.raises(ValueError, match="page_size"):
+        SendGridAutomation(SEND_ID, page_size=page_size)
+
+
+@pytest.mark.parametrize("page_size", [True, 2.0, "10"])
+def test_sendgrid_automation_refuses_a_page_size_that_is_not_an_int(page_size: Any) -> None:
+    """A bool, float or string page_size is a TypeError."""
+    with pytest.raises(TypeError, match="page_size"):
+        SendGridAutomation(SEND_ID, page_size=page_size)
+
+
+def test_step_ids_are_checked_deduplicated_and_hashable() -> None:
+    """step_ids become a tuple of checked ids in the given order, without repeats."""
+    target = SendGridAutomation(SEND_ID, step_ids=[STEP_B, STEP_A, STEP_B])
+
+    assert target.step_ids == (STEP_B, STEP_A)
+    assert hash(target) == hash(SendGridAutomation(SEND_ID, step_ids=(STEP_B, STEP_A)))
+
+
+def test_step_ids_refuse_a_bare_string_and_malformed_ids() -> None:
+    """A single string is not a list of ids, and each id must be a canonical UUID."""
+    with pytest.raises(TypeError, match="single string"):
+        SendGridAutomation(SEND_ID, step_ids=STEP_A)
+    with pytest.raises(ValueError, match="canonical"):
+        SendGridAutomation(SEND_ID, step_ids=[STEP_A, "step-2"])
+
+
+def test_targets_are_frozen_and_hashable() -> None:
+    """Targets are dictionary keys (collect's errors) and cannot change under a fetch."""
+    target = PauboxSend(SEND_ID)
+
+    assert {target: 1}[PauboxSend(SEND_ID)] == 1
+    with pytest.raises(AttributeError):
+        target.send_id = STEP_A  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error_type", "match"),
+    [
+        ({"username": "", "api_key": "k"}, ValueError, "username"),
+        ({"username": "a/b", "api_key": "k"}, ValueError, "username"),
+        ({"username": "demo", "api_key": ""}, ValueError, "api_key"),
+        ({"username": "demo", "api_key": "key\r\nX-Evil: 1"}, ValueError, "api_key"),
+        ({"username": "demo", "api_key": 42}, TypeError, "api_key"),
+        ({"username": "demo", "api_key": "k", "timeout": 0}, ValueError, "timeout"),
+        ({"username": "demo", "api_key": "k", "max_retries": -1}, ValueError, "max_retries"),
+        (
+            {"username": "demo", "api_key": "k", "base_url": "http://example.com"},
+            ValueError,
+            "https",
+        ),
+        ({"username": "demo", "api_key": "k", "session": object()}, TypeError, "session"),
+    ],
+)
+def test_sources_refuse_bad_configuration(
+    arguments: dict[str, Any], error_type: type[Exception], match: str
+) -> None:
+    """Bad credentials, timeouts, retries, base URLs or sessions fail at construction."""
+    with pytest.raises(error_type, match=match):
+        PauboxSource(**arguments)
+
+
+def test_configuration_errors_never_echo_the_key() -> None:
+    """A rejected key is described, never quoted."""
+    with pytest.raises(ValueError, match="api_key") as caught:
+        SendGridSource(api_key="SG.secret value")
+
+    assert "secret" not in str(caught.value)
+
+
+def test_linkstats_refuses_no_sources_bad_concurrency_and_overlaps() -> None:
+    """At least one source, concurrency >= 1, and one source per target type."""
+    paubox = PauboxSource(username="demo", api_key="k")
+    with pytest.raises(ValueError, match="at least one source"):
+        LinkStats()
+    with pytest.raises(ValueError, match="concurrency"):
+        LinkStats(paubox, concurrency=0)
+    with pytest.raises(ValueError, match="PauboxSend"):
+        LinkStats(paubox, PauboxSource(username="other", api_key="k"))
+
+
+async def test_targets_without_a_source_are_refused_before_sending() -> None:
+    """A target type no source fetches is a TypeError when clicks() is called."""
+    async with LinkStats(PauboxSource(username="demo", api_key="k")) as stats:
+        with pytest.raises(TypeError, match="SendGridAutomation"):
+            stats.clicks([PauboxSend(SEND_ID), SendGridAutomation(SEND_ID)])
+        with pytest.raises(TypeError, match="SendGridAutomation"):
+            await stats.collect([SendGridAutomation(SEND_ID)])
+        with pytest.raises(TypeError, match="iterable"):
+            stats.clicks("1308ab8d-a128-498c-8367-f71ac16934e8")
+
+
+async def test_fetching_outside_async_with_is_refused() -> None:
+    """Using LinkStats or a source without entering it is a RuntimeError, not a hang."""
+    source = PauboxSource(username="demo", api_key="k")
+    with pytest.raises(RuntimeError, match="async with"):
+        await LinkStats(source).collect([PauboxSend(SEND_ID)])
+    with pytest.raises(RuntimeError, match="async with"):
+        await anext(source.clicks(PauboxSend(SEND_ID)))

@@ -1,0 +1,260 @@
+"""Provider wire formats, parsed from recorded bodies alone (no network).
+
+Samples live in tests/samples/<provider>/ and follow the shapes in ../shared/reference:
+Paubox ``TrackingLinksDetailResponse`` ("nothing in the schema is required") and SendGrid
+``AutmoationsLinkStatsResponse`` (``url``, ``step_id``, ``clicks`` required; ``_metadata.next``
+absent on the last page).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+from yarl import URL
+
+from linkstats import (
+    LinkClick,
+    PauboxSend,
+    PauboxSource,
+    Provider,
+    ResponseFormatError,
+    SendGridAutomation,
+    SendGridSource,
+)
+
+SAMPLES = Path(__file__).parent / "samples"
+SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
+AUTOMATION_ID = "f15982c1-a82c-4e87-a6b2-a4a63b4b7644"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+@pytest.fixture
+def paubox() -> PauboxSource:
+    return PauboxSource(username="demo", api_key="paubox-secret")
+
+
+@pytest.fixture
+def sendgrid() -> SendGridSource:
+    return SendGridSource(api_key="SG.secret")
+
+
+def test_paubox_rows_map_to_exact_records(paubox: PauboxSource) -> None:
+    """Every row becomes one record; missing or null attributes become None, clicks 0."""
+    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+
+    delivery_1 = "9a3c1f57-6a0e-4a53-b2c8-0d1e4c7f9b21"
+    delivery_2 = "ab4d2e68-7b1f-4b64-83d9-1e2f5d8a0c32"
+    assert page.next_link is None
+    assert page.clicks == [
+        LinkClick(
+            Provider.PAUBOX,
+            SEND_ID,
+            URL("https://example.com/pricing?utm_source=newsletter&utm_medium=email"),
+            3,
+            link_id="5b0f8f4e-3a51-4c7e-9d0a-0f7f5f0f2a11",
+            delivery_id=delivery_1,
+            opened_at=datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=UTC),
+        ),
+        LinkClick(
+            Provider.PAUBOX,
+            SEND_ID,
+            URL("https://example.com/welcome?name={{first_name}}", encoded=True),
+            1,
+            link_id="6c1e9a2d-4b62-4d8f-8e1b-1a8a6a1a3b22",
+            delivery_id=delivery_1,
+            opened_at=datetime(2024, 5, 1, 12, 15, 30, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        LinkClick(
+            Provider.PAUBOX,
+            SEND_ID,
+            URL("https://xn--r8jz45g.jp/ページ", encoded=True),
+            2,
+            link_id="7d2fab3e-5c73-4e90-9f2c-2b9b7b2b4c33",
+            delivery_id=delivery_2,
+            opened_at=datetime(2024, 5, 2, 8, 0, 0, 123456, tzinfo=UTC),
+        ),
+        LinkClick(
+            Provider.PAUBOX,
+            SEND_ID,
+            URL("mailto:support@example.com"),
+            0,
+            link_id="8e3abc4f-6d84-4fa1-8a3d-3cacac3c5d44",
+            delivery_id=delivery_2,
+        ),
+        LinkClick(
+            Provider.PAUBOX,
+            SEND_ID,
+            URL("https://example.com/café/パス", encoded=True),
+            0,
+            link_id="9f4bcd50-7e95-4ab2-9b4e-4dbdbd4d6e55",
+        ),
+        LinkClick(
+            Provider.PAUBOX, SEND_ID, URL(), 0, link_id="a05cde61-8fa6-4bc3-8c5f-5ececece7f66"
+        ),
+        LinkClick(Provider.PAUBOX, SEND_ID, URL(), 0),
+    ]
+
+
+def test_urls_keep_the_providers_text(paubox: PauboxSource) -> None:
+    """Templates, non-ASCII paths and mailto: come back verbatim from str(url)."""
+    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+
+    texts = [str(click.url) for click in page.clicks]
+    assert "https://example.com/welcome?name={{first_name}}" in texts
+    assert "https://example.com/café/パス" in texts
+    assert "mailto:support@example.com" in texts
+    assert page.clicks[2].url.human_repr() == "https://例え.jp/ページ"
+
+
+def test_provider_is_a_plain_string(paubox: PauboxSource) -> None:
+    """Users may compare the provider with a str."""
+    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+
+    assert page.clicks[0].provider == "paubox"
+
+
+@pytest.mark.parametrize(
+    ("opened_at", "expected"),
+    [
+        ("2024-05-01T10:15:30Z", datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)),
+        ("2024-05-01T10:15:30.5Z", datetime(2024, 5, 1, 10, 15, 30, 500000, tzinfo=UTC)),
+        ("2024-05-01T10:15:30.123456789Z", datetime(2024, 5, 1, 10, 15, 30, 123456, tzinfo=UTC)),
+        (
+            "2024-05-01T10:15:30-05:00",
+            datetime(2024, 5, 1, 10, 15, 30, tzinfo=timezone(timedelta(hours=-5))),
+        ),
+        (
+            "2024-05-01T10:15:30+0530",
+            datetime(2024, 5, 1, 10, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        ),
+        ("2024-05-01 10:15:30 UTC", datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)),
+        ("2024-05-01T10:15:30", datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_opened_at_accepts_any_iso_8601_form(
+    paubox: PauboxSource, opened_at: str | None, expected: datetime | None
+) -> None:
+    """Z, offsets with and without a colon, any fraction; a bare time is UTC."""
+    body = orjson.dumps({"data": [{"attributes": {"opened_at": opened_at}}]})
+
+    (click,) = paubox.parse_page(PauboxSend(SEND_ID), body).clicks
+
+    assert click.opened_at == expected
+    assert click.opened_at is None or click.opened_at.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"data": null}', b'{"data": []}'])
+def test_paubox_body_without_rows_is_empty(paubox: PauboxSource, body: bytes) -> None:
+    """The schema requires nothing, so an absent or null data list means no rows."""
+    assert paubox.parse_page(PauboxSend(SEND_ID), body).clicks == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b'{"data": [',
+        b"[]",
+        b'{"data": {"id": "x"}}',
+        b'{"data": [{"attributes": {"clicked": "three"}}]}',
+        b'{"data": [{"attributes": {"opened_at": "yesterday"}}]}',
+        b'{"data": [{"attributes": {"target_url": 42}}]}',
+        b'{"data": [{"attributes": {"target_url": "http://[::1"}}]}',
+    ],
+)
+def test_paubox_body_of_the_wrong_shape_is_a_format_error(
+    paubox: PauboxSource, body: bytes
+) -> None:
+    """Not JSON, or JSON that is not the documented shape: ResponseFormatError."""
+    with pytest.raises(ResponseFormatError) as caught:
+        paubox._parse_now(PauboxSend(SEND_ID), URL("https://api.paubox.net/x"), 200, body)
+
+    assert caught.value.provider == "paubox"
+    assert caught.value.status == 200
+
+
+def test_sendgrid_page_maps_rows_and_returns_next_link(sendgrid: SendGridSource) -> None:
+    """Rows become records; the absolute _metadata.next is handed back untouched."""
+    target = SendGridAutomation(AUTOMATION_ID, group_by_step=True, page_size=2)
+
+    page = sendgrid.parse_page(target, sample("sendgrid/automation_links_page1.json"))
+
+    step = "0fb9b1a7-7c3a-4d4c-9b2f-1d8d2a7e9c01"
+    assert page.clicks == [
+        LinkClick(
+            Provider.SENDGRID,
+            AUTOMATION_ID,
+            URL("https://example.com/offer?utm_campaign=spring"),
+            12,
+            step_id=step,
+            url_location=0,
+        ),
+        LinkClick(
+            Provider.SENDGRID,
+            AUTOMATION_ID,
+            URL("https://example.com/u/{{contact_id}}/prefs", encoded=True),
+            1,
+            step_id=step,
+            url_location=1,
+        ),
+    ]
+    assert page.next_link == (
+        "https://api.sendgrid.com/v3/marketing/stats/automations/"
+        f"{AUTOMATION_ID}/links?group_by=step_id&page_size=2&page_token=Mg%3D%3D"
+    )
+
+
+def test_sendgrid_last_page_has_no_next_link(sendgrid: SendGridSource) -> None:
+    """No _metadata.next means the last page; a missing url_location is None."""
+    page = sendgrid.parse_page(
+        SendGridAutomation(AUTOMATION_ID), sample("sendgrid/automation_links_last.json")
+    )
+
+    assert page.next_link is None
+    assert page.clicks == [
+        LinkClick(
+            Provider.SENDGRID,
+            AUTOMATION_ID,
+            URL("mailto:help@example.com"),
+            7,
+            step_id="1ac0c2b8-8d4b-4e5d-8c30-2e9e3b8f0d12",
+        )
+    ]
+
+
+def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) -> None:
+    """Ungrouped stats may leave step_id out; it is None on the record."""
+    body = b'{"results": [{"url": "https://example.com/", "clicks": 4}], "total_clicks": 4}'
+
+    (click,) = sendgrid.parse_page(SendGridAutomation(AUTOMATION_ID), body).clicks
+
+    assert click == LinkClick(Provider.SENDGRID, AUTOMATION_ID, URL("https://example.com/"), 4)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b'{"total_clicks": 0}',
+        b'{"results": [{"clicks": 1}]}',
+        b'{"results": [{"url": "https://example.com/"}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": "1"}]}',
+        b'{"results": [], "_metadata": {"next": 5}}',
+    ],
+)
+def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
+    sendgrid: SendGridSource, body: bytes
+) -> None:
+    """Required url and clicks missing, wrong types, or no results: ResponseFormatError."""
+    with pytest.raises(ResponseFormatError):
+        sendgrid._parse_now(
+            SendGridAutomation(AUTOMATION_ID), URL("https://api.sendgrid.com/x"), 200, body
+        )
