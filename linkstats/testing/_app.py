@@ -1,0 +1,640 @@
+"""The aiohttp application that plays Paubox Marketing and SendGrid for tests and benchmarks.
+
+It serves, on one origin:
+
+- Paubox `GET /v1/orca/{username}/tracking_links`, after the Paubox Marketing OpenAPI
+  (`paubox-tracking-links.md`): `authorization: Token token=<API_KEY>`, a required UUID
+  `campaign_mailing_send_id`, `order_by` and `order` (`asc`/`desc`), one unpaginated
+  `{"data": [...]}` body, and errors as `{"error","code","details"}` or, as some Paubox endpoints
+  answer, `{"errors":[{"message"}]}` or `{"errors":"..."}`.
+- SendGrid `GET /v3/marketing/stats/automations/{id}/links`, after SendGrid's own OpenAPI file
+  (`tsg_mc_stats_v3.json`): `Authorization: Bearer <key>`, `group_by=step_id`, `step_ids` as ONE
+  comma-separated value (`explode: false`), `page_size` 1..50 (default 25), an opaque
+  `page_token`, absolute `_metadata.next`/`prev`/`self` links, `_metadata.count` across all pages,
+  `{"errors":[{"field","message","help"}],"id"}` errors, and X-RateLimit-* headers on every answer.
+
+One judgement call: the spec lists `step_id` as required in every row yet describes it as "the ID
+of the step if the stats were requested to be grouped by step_id", so ungrouped rows, which sum a
+link's clicks over all steps, carry no `step_id`.
+
+Around the endpoints sit what real networks add: rate-limit windows, latency, server errors,
+dropped connections and malformed bodies (`Faults`), and per-id scripted behaviours (`Behavior`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+import orjson
+from aiohttp import web
+from yarl import URL
+
+from ._config import Behavior, PauboxErrorShape, RateLimit, SimulatorConfig
+from ._data import (
+    PAUBOX_ORDER_BY,
+    PAUBOX_ORDERS,
+    DataShape,
+    LinkStats,
+    is_uuid,
+    link_stats,
+    paubox_body,
+)
+from ._log import Provider, SimulatorLog
+
+if TYPE_CHECKING:
+    from multidict import MultiMapping
+
+__all__ = ["SIMULATOR_STATE", "SimulatorState", "make_app"]
+
+_PAUBOX_ROUTE = "/v1/orca/{username}/tracking_links"
+_SENDGRID_ROUTE = "/v3/marketing/stats/automations/{id}/links"
+_PROVIDER_PREFIXES: tuple[tuple[str, Provider], ...] = (("/v1/orca", "paubox"), ("/v3", "sendgrid"))
+
+# SendGrid reports a budget even when a test sets none; this one is never reached on loopback.
+_GENEROUS_LIMIT = RateLimit(limit=10_000, window=1.0)
+
+# Error messages by status; Paubox's `code` is the message in snake case, as Rails names statuses.
+_REASONS = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    422: "unprocessable entity",
+    429: "too many requests",
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+_SERVER_ERROR_STATUSES = (500, 502, 503, 504)
+# Gateways in front of an API answer these two with their own HTML page.
+_GATEWAY_STATUSES = frozenset({502, 504})
+_MALFORMATIONS = ("truncated", "html", "wrapped")
+_SCRIPTED_STATUSES = {
+    Behavior.NOT_FOUND: 404,
+    Behavior.FORBIDDEN: 403,
+    Behavior.SERVER_ERROR: 500,
+    Behavior.UNAVAILABLE: 503,
+}
+_SENDGRID_PARAMETERS = ("group_by", "step_ids", "page_size", "page_token")
+_SENDGRID_LIST_PARAMETERS = frozenset({"group_by", "step_ids"})
+_DEFAULT_PAGE_SIZE = 25
+_MAX_PAGE_SIZE = 50
+
+_LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in</title></head>"
+    "<body><form action=/login method=post><p>Please sign in to continue.</p></form></body></html>"
+)
+
+
+class SimulatorState:
+    """Run state of one simulator app: its config, its request log and its counters."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.log = SimulatorLog()
+        self._shape = DataShape.of(config)
+        self._foreign_origin = URL(config.foreign_url).origin()
+        # Set at shutdown, so hanging requests end instead of holding the server open.
+        self._closing = asyncio.Event()
+        self._attempts: Counter[str] = Counter()
+        self._requests_per_id: Counter[str] = Counter()
+        self._windows: dict[tuple[Provider, str], tuple[int, int]] = {}
+
+    def _next_attempt(self, raw_path: str) -> int:
+        """How many times this exact path and query arrived before."""
+        attempt = self._attempts[raw_path]
+        self._attempts[raw_path] = attempt + 1
+        return attempt
+
+    def _earlier_requests_for(self, resource_id: str) -> int:
+        """How many requests for this id reached its scripted behaviour before this one."""
+        earlier = self._requests_per_id[resource_id]
+        self._requests_per_id[resource_id] = earlier + 1
+        return earlier
+
+    def _rate_limit(self, provider: Provider) -> RateLimit | None:
+        """The provider's budget: SendGrid always reports one, Paubox only when given one."""
+        if provider == "sendgrid":
+            return self.config.rate_limit or _GENEROUS_LIMIT
+        return self.config.paubox_rate_limit
+
+    def _take_quota(self, provider: Provider, credentials: str) -> _Quota | None:
+        """Count one request in its fixed window; None where the provider reports no limits."""
+        limit = self._rate_limit(provider)
+        if limit is None:
+            return None
+        now = time.time()
+        window = math.floor(now / limit.window)
+        bucket = (provider, credentials)
+        counted_window, used = self._windows.get(bucket, (window, 0))
+        used = (used if counted_window == window else 0) + 1
+        self._windows[bucket] = (window, used)
+        exceeded = used > limit.limit
+        headers = _rate_limit_headers(
+            limit, max(0, limit.limit - used), (window + 1) * limit.window, now, refused=exceeded
+        )
+        return _Quota(exceeded=exceeded, headers=headers)
+
+
+SIMULATOR_STATE = web.AppKey("linkstats_simulator_state", SimulatorState)
+"""Where `make_app` keeps the run state: `app[SIMULATOR_STATE].log` is the request log."""
+
+
+@attrs.frozen
+class _Quota:
+    """A request's standing in its rate-limit window."""
+
+    exceeded: bool
+    headers: Mapping[str, str]
+
+
+@attrs.frozen
+class _Invalid:
+    """A query parameter the endpoint refuses, and how it says so."""
+
+    status: int
+    field: str
+    message: str
+    expected: str
+
+
+@attrs.frozen
+class _LinksQuery:
+    """A validated automation links query, without its page position."""
+
+    automation_id: str
+    group_by_step: bool
+    # As the client gave them, to keep them verbatim in the pagination links.
+    step_ids: tuple[str, ...]
+    page_size: int
+
+    def stats(self, shape: DataShape) -> LinkStats:
+        """Every row the query selects, across all pages."""
+        step_filter = frozenset(step_id.lower() for step_id in self.step_ids)
+        return link_stats(shape, self.automation_id, step_filter, self.group_by_step)
+
+
+class _HangUp(Exception):  # noqa: N818 - a signal to close the connection, not an error
+    """Raised inside a handler to close the connection without answering."""
+
+
+def make_app(config: SimulatorConfig | None = None) -> web.Application:
+    """Build the simulator application; its state is at `app[SIMULATOR_STATE]`."""
+    app = web.Application(middlewares=[_simulate])
+    app[SIMULATOR_STATE] = SimulatorState(config or SimulatorConfig())
+    app.router.add_get(_PAUBOX_ROUTE, _paubox_tracking_links)
+    app.router.add_get(_SENDGRID_ROUTE, _sendgrid_automation_links)
+    app.on_shutdown.append(_release_hanging_requests)
+    return app
+
+
+async def _release_hanging_requests(app: web.Application) -> None:
+    app[SIMULATOR_STATE]._closing.set()
+
+
+def _provider_of(path: str) -> Provider | None:
+    for prefix, provider in _PROVIDER_PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return provider
+    return None
+
+
+def _digest(*parts: object) -> bytes:
+    """Sixteen bytes fixed by `parts`, the same in every process."""
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).digest()
+
+
+def _draw(*parts: object) -> float:
+    """A number in [0, 1) fixed by `parts`."""
+    return int.from_bytes(_digest(*parts)[:8], "big") / 2**64
+
+
+def _hit(
+    state: SimulatorState, fault: str, request: web.Request, attempt: int, rate: float
+) -> bool:
+    """Whether this attempt at this path and query suffers `fault`."""
+    return rate > 0 and _draw(state.config.seed, fault, request.raw_path, attempt) < rate
+
+
+@web.middleware
+async def _simulate(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Log each request from arrival to answer around everything else the simulator does."""
+    state = request.app[SIMULATOR_STATE]
+    provider = _provider_of(request.path)
+    record = state.log.arrived(request, provider)
+    status = None
+    try:
+        response = await _answer(state, request, handler, provider)
+        status = response.status
+    except _HangUp:
+        if request.transport is not None:
+            request.transport.close()
+        # Never written: aiohttp finds the transport closing and drops the response.
+        return web.Response()
+    finally:
+        state.log.finished(record, status)
+    return response
+
+
+async def _answer(
+    state: SimulatorState,
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    provider: Provider | None,
+) -> web.StreamResponse:
+    """Apply latency, the rate limit and faults, in the order a real deployment meets them."""
+    faults = state.config.faults
+    attempt = state._next_attempt(request.raw_path)
+    if faults.latency:
+        await asyncio.sleep(faults.latency)
+    # The rate limiter sits at the edge: it counts every request, even those that fail later.
+    quota = None
+    if provider is not None:
+        quota = state._take_quota(provider, request.headers.get("Authorization", ""))
+    if quota is not None and quota.exceeded:
+        response: web.StreamResponse = _too_many_requests(state, provider)
+    elif _hit(state, "drop", request, attempt, faults.drop_rate):
+        raise _HangUp
+    elif _hit(state, "server_error", request, attempt, faults.server_error_rate):
+        status_draw = _draw(state.config.seed, "server_error_status", request.raw_path, attempt)
+        status = _SERVER_ERROR_STATUSES[int(status_draw * len(_SERVER_ERROR_STATUSES))]
+        if status in _GATEWAY_STATUSES:
+            response = _gateway_page(status)
+        else:
+            response = _error(state, request, provider, status)
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPNotFound:
+            response = _error(state, request, provider, 404)
+        except web.HTTPMethodNotAllowed as exc:
+            response = _error(state, request, provider, 405)
+            response.headers["Allow"] = exc.headers["Allow"]
+        if (
+            response.status == 200
+            and isinstance(response, web.Response)
+            and isinstance(response.body, bytes)
+            and _hit(state, "malformed", request, attempt, faults.malformed_rate)
+        ):
+            kind_draw = _draw(state.config.seed, "malformed_kind", request.raw_path, attempt)
+            response = _malformed(
+                _MALFORMATIONS[int(kind_draw * len(_MALFORMATIONS))], response.body
+            )
+    if quota is not None:
+        # A scripted 429 brings its own rate-limit headers; keep them.
+        for name, value in quota.headers.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+def _rate_limit_headers(
+    limit: RateLimit, remaining: int, reset_at: float, now: float, *, refused: bool
+) -> dict[str, str]:
+    """X-RateLimit-* (Reset as integer epoch seconds), plus Retry-After on refusals if asked."""
+    headers = {
+        "X-RateLimit-Limit": str(limit.limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(math.ceil(reset_at)),
+    }
+    if refused and limit.retry_after:
+        headers["Retry-After"] = str(math.ceil(reset_at - now))
+    return headers
+
+
+def _json(status: int, payload: object) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
+
+
+def _paubox_error(
+    shape: PauboxErrorShape, status: int, message: str, details: Mapping[str, str] | None = None
+) -> web.Response:
+    """A Paubox error in the configured one of its three shapes."""
+    if shape == "errors_list":
+        return _json(status, {"errors": [{"message": message}]})
+    if shape == "errors_string":
+        return _json(status, {"errors": message})
+    code = _REASONS[status].replace(" ", "_")
+    return _json(status, {"error": message, "code": code, "details": dict(details or {})})
+
+
+def _sendgrid_error(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    help_: Mapping[str, str] | None = None,
+    error_id: str | None = None,
+) -> web.Response:
+    """A SendGrid error: only `message` is always there, `field` may be null."""
+    error: dict[str, object] = {"field": field, "message": message}
+    if help_ is not None:
+        error["help"] = dict(help_)
+    payload: dict[str, object] = {"errors": [error]}
+    if error_id is not None:
+        payload["id"] = error_id
+    return _json(status, payload)
+
+
+def _error_id(state: SimulatorState, request: web.Request, status: int) -> str:
+    """A SendGrid-style error id, stable for one request so tests can compare bodies."""
+    return _digest(state.config.seed, "error", status, request.raw_path).hex()
+
+
+def _error(
+    state: SimulatorState, request: web.Request, provider: Provider | None, status: int
+) -> web.Response:
+    """An error in the shape of the provider the path belongs to (SendGrid's for neither)."""
+    if provider == "paubox":
+        return _paubox_error(state.config.paubox_error_shape, status, _REASONS[status])
+    return _sendgrid_error(status, _REASONS[status], error_id=_error_id(state, request, status))
+
+
+def _invalid(
+    state: SimulatorState, request: web.Request, provider: Provider, invalid: _Invalid
+) -> web.Response:
+    """Refuse a query parameter, naming it as each provider does."""
+    if provider == "paubox":
+        details = {"parameter": invalid.field, "expected": invalid.expected}
+        return _paubox_error(
+            state.config.paubox_error_shape, invalid.status, invalid.message, details
+        )
+    return _sendgrid_error(
+        invalid.status,
+        invalid.message,
+        field=invalid.field,
+        help_={"expected": invalid.expected},
+        error_id=_error_id(state, request, invalid.status),
+    )
+
+
+def _too_many_requests(state: SimulatorState, provider: Provider | None) -> web.Response:
+    """The 429 body: SendGrid's documented one, or Paubox's error shape."""
+    if provider == "paubox":
+        return _paubox_error(state.config.paubox_error_shape, 429, _REASONS[429])
+    return _sendgrid_error(429, _REASONS[429])
+
+
+def _gateway_page(status: int) -> web.Response:
+    """The HTML a reverse proxy sends when the API behind it fails."""
+    title = f"{status} {_REASONS[status].title()}"
+    page = (
+        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center>"
+        "<hr><center>nginx</center></body></html>"
+    )
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+def _malformed(kind: str, body: bytes) -> web.Response:
+    """A 200 a client cannot use: cut-off JSON, a login page, or JSON of the wrong shape."""
+    if kind == "truncated":
+        # A strict prefix of a JSON object is never valid JSON.
+        return web.Response(body=body[: len(body) // 2], content_type="application/json")
+    if kind == "html":
+        return web.Response(text=_LOGIN_PAGE, content_type="text/html")
+    # The right content inside an array: valid JSON, not the documented object.
+    return web.Response(body=b"[" + body + b"]", content_type="application/json")
+
+
+async def _scripted(
+    state: SimulatorState, request: web.Request, provider: Provider, resource_id: str
+) -> web.StreamResponse | None:
+    """What the id's scripted behaviour answers instead of its data, if anything."""
+    config = state.config
+    behavior = config.behaviors.get(resource_id)
+    if behavior is None:
+        return None
+    earlier = state._earlier_requests_for(resource_id)
+    if behavior in _SCRIPTED_STATUSES:
+        return _error(state, request, provider, _SCRIPTED_STATUSES[behavior])
+    if behavior is Behavior.FLAKY and earlier < config.flaky_failures:
+        return _error(state, request, provider, 503)
+    if behavior is Behavior.DROP_FIRST and earlier < config.flaky_failures:
+        raise _HangUp
+    if behavior is Behavior.RATE_LIMITED_FIRST and not earlier:
+        limit = state._rate_limit(provider) or _GENEROUS_LIMIT
+        now = time.time()
+        response = _too_many_requests(state, provider)
+        response.headers.update(_rate_limit_headers(limit, 0, now + 1, now, refused=True))
+        return response
+    if behavior is Behavior.REDIRECT:
+        location = state._foreign_origin.join(request.rel_url)
+        return web.Response(status=302, headers={"Location": str(location)})
+    if behavior is Behavior.HANG:
+        # The handler is cancelled when the client goes away (`Simulator` runs the app with
+        # handler_cancellation); otherwise it waits for the server to shut down.
+        await state._closing.wait()
+        raise _HangUp
+    return None
+
+
+def _data_response(state: SimulatorState, resource_id: str, body: bytes) -> web.Response:
+    """The 200 with `body`, unless the id is scripted to send a broken one."""
+    behavior = state.config.behaviors.get(resource_id)
+    if behavior is Behavior.MALFORMED_JSON:
+        return _malformed("truncated", body)
+    if behavior is Behavior.WRONG_SHAPE:
+        return _malformed("wrapped", body)
+    return web.Response(body=body, content_type="application/json")
+
+
+def _last(query: MultiMapping[str], name: str, default: str) -> str:
+    """A parameter as Rails reads it: the last of repeated keys wins."""
+    values = query.getall(name, ())
+    return values[-1] if values else default
+
+
+def _paubox_query(query: MultiMapping[str]) -> tuple[str, str, str] | _Invalid:
+    """The send id, order_by and order of a tracking links query, or what is wrong with it."""
+    send_id = _last(query, "campaign_mailing_send_id", "")
+    if not send_id:
+        # Rails' `params.require` treats an empty value as a missing one.
+        return _Invalid(
+            400,
+            "campaign_mailing_send_id",
+            "param is missing or the value is empty: campaign_mailing_send_id",
+            "a UUID",
+        )
+    if not is_uuid(send_id):
+        return _Invalid(
+            422, "campaign_mailing_send_id", "campaign_mailing_send_id must be a UUID", "a UUID"
+        )
+    order = _last(query, "order", "desc")
+    if order not in PAUBOX_ORDERS:
+        return _Invalid(422, "order", "order must be asc or desc", " or ".join(PAUBOX_ORDERS))
+    order_by = _last(query, "order_by", "created_at")
+    if order_by not in PAUBOX_ORDER_BY:
+        expected = ", ".join(PAUBOX_ORDER_BY)
+        return _Invalid(422, "order_by", f"order_by must be one of {expected}", expected)
+    return send_id.lower(), order_by, order
+
+
+async def _paubox_tracking_links(request: web.Request) -> web.StreamResponse:
+    """Every link of every delivered email of one campaign send, in one body."""
+    state = request.app[SIMULATOR_STATE]
+    config = state.config
+    if request.match_info["username"] != config.paubox_username or (
+        request.headers.get("Authorization") != f"Token token={config.paubox_api_key}"
+    ):
+        return _paubox_error(config.paubox_error_shape, 401, "invalid API key or username")
+    parsed = _paubox_query(request.query)
+    if isinstance(parsed, _Invalid):
+        return _invalid(state, request, "paubox", parsed)
+    send_id, order_by, order = parsed
+    scripted = await _scripted(state, request, "paubox", send_id)
+    if scripted is not None:
+        return scripted
+    return _data_response(state, send_id, paubox_body(state._shape, send_id, order_by, order))
+
+
+def _sendgrid_query(automation_id: str, query: MultiMapping[str]) -> _LinksQuery | _Invalid:
+    """A validated automation links query, or what is wrong with it."""
+    if not is_uuid(automation_id):
+        return _Invalid(400, "id", "id must be a UUID", "a UUID")
+    for name in _SENDGRID_PARAMETERS:
+        if len(query.getall(name, ())) > 1:
+            # The official Python client repeats the key for lists, which SendGrid refuses.
+            if name in _SENDGRID_LIST_PARAMETERS:
+                message = f"{name} must be one comma-separated value, not a repeated key"
+            else:
+                message = f"{name} must be given once"
+            return _Invalid(400, name, message, f"one {name} parameter")
+    group_by = query.get("group_by")
+    if group_by is not None and any(item != "step_id" for item in group_by.split(",")):
+        return _Invalid(400, "group_by", "group_by must be step_id", "step_id")
+    step_ids = tuple(query["step_ids"].split(",")) if "step_ids" in query else ()
+    if not all(is_uuid(step_id) for step_id in step_ids):
+        return _Invalid(
+            400, "step_ids", "step_ids must be UUIDs", "one comma-separated list of UUIDs"
+        )
+    if len({step_id.lower() for step_id in step_ids}) < len(step_ids):
+        # The spec declares `uniqueItems: true`.
+        return _Invalid(
+            400, "step_ids", "step_ids must not repeat", "one comma-separated list of UUIDs"
+        )
+    page_size = query.get("page_size", str(_DEFAULT_PAGE_SIZE))
+    if not (page_size.isascii() and page_size.isdigit() and 1 <= int(page_size) <= _MAX_PAGE_SIZE):
+        return _Invalid(
+            400,
+            "page_size",
+            f"page_size must be an integer from 1 to {_MAX_PAGE_SIZE}",
+            f"an integer from 1 to {_MAX_PAGE_SIZE}",
+        )
+    return _LinksQuery(
+        automation_id=automation_id.lower(),
+        group_by_step=group_by is not None,
+        step_ids=step_ids,
+        page_size=int(page_size),
+    )
+
+
+def _page_token(offset: int) -> str:
+    """An opaque token for the page starting at `offset`."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def _page_offset(token: str, count: int) -> int | None:
+    """The offset a token we issued stands for, or None for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError included
+        return None
+    label, _, digits = text.partition(":")
+    if label != "offset" or not (digits.isascii() and digits.isdigit()):
+        return None
+    offset = int(digits)
+    # Only tokens this server would issue: canonical spelling, inside the list, never page 1.
+    if _page_token(offset) != token or not 0 < offset < count:
+        return None
+    return offset
+
+
+def _page_url(base: URL, query: _LinksQuery, offset: int) -> URL:
+    """The absolute URL of a page, keeping the query's parameters."""
+    parameters = {}
+    if query.group_by_step:
+        parameters["group_by"] = "step_id"
+    if query.step_ids:
+        parameters["step_ids"] = ",".join(query.step_ids)
+    parameters["page_size"] = str(query.page_size)
+    if offset:
+        parameters["page_token"] = _page_token(offset)
+    return base.with_query(parameters)
+
+
+@functools.lru_cache(maxsize=4096)
+def _links_page(
+    shape: DataShape,
+    base: URL,
+    query: _LinksQuery,
+    offset: int,
+    behavior: Behavior | None,
+    foreign_origin: URL,
+) -> bytes:
+    """The serialized body of one page, for one origin and path (`base`)."""
+    stats = query.stats(shape)
+    count = len(stats.rows)
+    end = offset + query.page_size
+    metadata: dict[str, object] = {}
+    if offset:
+        metadata["prev"] = str(_page_url(base, query, max(0, offset - query.page_size)))
+    metadata["self"] = str(_page_url(base, query, offset))
+    if end < count:
+        metadata["next"] = str(_page_url(base, query, end))
+    if behavior is Behavior.FOREIGN_NEXT and not offset:
+        # Present even when everything fits on one page, so the behaviour never goes unseen.
+        page_2 = _page_url(base, query, query.page_size)
+        metadata["next"] = str(foreign_origin.join(page_2.relative()))
+    if behavior is Behavior.LOOPING_NEXT and (
+        offset == query.page_size or count <= query.page_size
+    ):
+        metadata["next"] = str(_page_url(base, query, 0))
+    metadata["count"] = count
+    page = {
+        "results": stats.rows[offset:end],
+        "total_clicks": stats.total_clicks,
+        "_metadata": metadata,
+    }
+    return orjson.dumps(page)
+
+
+async def _sendgrid_automation_links(request: web.Request) -> web.StreamResponse:
+    """One page of an automation's click-tracking stats."""
+    state = request.app[SIMULATOR_STATE]
+    if request.headers.get("Authorization") != f"Bearer {state.config.sendgrid_api_key}":
+        return _sendgrid_error(401, "authorization required")
+    parsed = _sendgrid_query(request.match_info["id"], request.query)
+    if isinstance(parsed, _Invalid):
+        return _invalid(state, request, "sendgrid", parsed)
+    offset = 0
+    token = request.query.get("page_token")
+    if token is not None:
+        page_offset = _page_offset(token, len(parsed.stats(state._shape).rows))
+        if page_offset is None:
+            invalid = _Invalid(400, "page_token", "invalid page_token", "a _metadata.next link")
+            return _invalid(state, request, "sendgrid", invalid)
+        offset = page_offset
+    scripted = await _scripted(state, request, "sendgrid", parsed.automation_id)
+    if scripted is not None:
+        return scripted
+    body = _links_page(
+        state._shape,
+        request.url.with_query(None),
+        parsed,
+        offset,
+        state.config.behaviors.get(parsed.automation_id),
+        state._foreign_origin,
+    )
+    return _data_response(state, parsed.automation_id, body)

@@ -1,0 +1,150 @@
+"""Configuration of the provider simulator: data sizes, rate limits, faults and scripted behaviours.
+
+Every class is frozen and validated on construction, so a mistyped knob fails where it is written
+rather than as a puzzling response in the middle of a test.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+import attrs
+from attrs import validators as v
+from yarl import URL
+
+__all__ = ["Behavior", "Faults", "PauboxErrorShape", "RateLimit", "SimulatorConfig"]
+
+PauboxErrorShape = Literal["error", "errors_list", "errors_string"]
+"""`{"error","code","details"}`, `{"errors":[{"message"}]}` or `{"errors":"..."}`."""
+
+
+def _inclusive_range(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept `(low, high)` with integers `0 <= low <= high`."""
+    if not (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(bound, int) and not isinstance(bound, bool) for bound in value)
+        and 0 <= value[0] <= value[1]
+    ):
+        raise ValueError(
+            f"{attribute.name} must be a tuple (low, high) of ints with 0 <= low <= high"
+        )
+
+
+def _http_origin(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    """Accept an absolute http(s) URL, whose origin the scripted behaviours point at."""
+    url = URL(value)
+    if not (url.absolute and url.scheme in {"http", "https"}):
+        raise ValueError(f"{attribute.name} must be an absolute http(s) URL, got {value!r}")
+
+
+def _fraction(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a share of requests, from 0 (none) to 1 (all)."""
+    if not (isinstance(value, int | float) and 0 <= value <= 1):
+        raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """A fixed-window request budget, counted per provider per API key."""
+
+    limit: int = attrs.field(validator=[v.instance_of(int), v.ge(1)])
+    # Windows are aligned to multiples of `window` seconds of wall-clock time, as SendGrid's
+    # X-RateLimit-Reset is a wall-clock epoch.
+    window: float = attrs.field(default=1.0, validator=[v.instance_of((int, float)), v.gt(0)])
+    # Retry-After is not documented by SendGrid; turn it on to test clients that prefer it.
+    retry_after: bool = attrs.field(default=False, validator=v.instance_of(bool))
+
+
+@attrs.frozen(kw_only=True)
+class Faults:
+    """Infrastructure trouble injected into a share of requests, decided deterministically."""
+
+    latency: float = attrs.field(default=0.0, validator=[v.instance_of((int, float)), v.ge(0)])
+    server_error_rate: float = attrs.field(default=0.0, validator=_fraction)
+    drop_rate: float = attrs.field(default=0.0, validator=_fraction)
+    malformed_rate: float = attrs.field(default=0.0, validator=_fraction)
+
+
+class Behavior(enum.Enum):
+    """Scripted behaviour of one send id or automation id."""
+
+    NOT_FOUND = "not_found"
+    """404 in the provider's error shape."""
+    FORBIDDEN = "forbidden"
+    """403 in the provider's error shape."""
+    SERVER_ERROR = "server_error"
+    """500 on every request."""
+    UNAVAILABLE = "unavailable"
+    """503 on every request."""
+    MALFORMED_JSON = "malformed_json"
+    """200 whose body is not JSON."""
+    WRONG_SHAPE = "wrong_shape"
+    """200 whose body is JSON but not the documented shape."""
+    FLAKY = "flaky"
+    """503 for the first `flaky_failures` requests, then normal."""
+    DROP_FIRST = "drop_first"
+    """Connection closed without an answer for the first `flaky_failures` requests, then normal."""
+    RATE_LIMITED_FIRST = "rate_limited_first"
+    """429 with X-RateLimit-Remaining 0 and a reset one second ahead, once, then normal."""
+    FOREIGN_NEXT = "foreign_next"
+    """SendGrid: page 1's `_metadata.next` is on `foreign_url`'s origin."""
+    LOOPING_NEXT = "looping_next"
+    """SendGrid: page 2's `_metadata.next` is page 1; a lone page 1's next is itself."""
+    REDIRECT = "redirect"
+    """302 to the same path and query on `foreign_url`'s origin."""
+    HANG = "hang"
+    """Never answers; the handler ends when the client goes away or the server shuts down."""
+
+
+def _frozen_behaviors(behaviors: Mapping[str, Behavior]) -> Mapping[str, Behavior]:
+    """Copy into a read-only mapping keyed by lower-case id: UUIDs compare case-insensitively."""
+    return MappingProxyType(
+        {resource_id.lower(): behaviors[resource_id] for resource_id in behaviors}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SimulatorConfig:
+    """Everything that shapes the simulator's answers; equal configs give identical answers."""
+
+    seed: int = attrs.field(default=0, validator=v.instance_of(int))
+    paubox_username: str = attrs.field(
+        default="demo", validator=[v.instance_of(str), v.matches_re(r"[^/]+")]
+    )
+    paubox_api_key: str = attrs.field(
+        default="paubox-demo-key", validator=[v.instance_of(str), v.min_len(1)]
+    )
+    sendgrid_api_key: str = attrs.field(
+        default="SG.demo-key", validator=[v.instance_of(str), v.min_len(1)]
+    )
+    paubox_error_shape: PauboxErrorShape = attrs.field(
+        default="error", validator=v.in_(get_args(PauboxErrorShape))
+    )
+    # Inclusive ranges. Equal bounds give exact sizes: a Paubox send has
+    # deliveries x links-per-email rows, so (10_000, 10_000) and (6, 6) make 60,000 rows.
+    deliveries_per_send: tuple[int, int] = attrs.field(default=(5, 40), validator=_inclusive_range)
+    links_per_email: tuple[int, int] = attrs.field(default=(2, 8), validator=_inclusive_range)
+    steps_per_automation: tuple[int, int] = attrs.field(default=(1, 4), validator=_inclusive_range)
+    links_per_step: tuple[int, int] = attrs.field(default=(2, 12), validator=_inclusive_range)
+    # SendGrid always sends rate-limit headers; without a limit set it reports a generous one.
+    rate_limit: RateLimit | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(RateLimit))
+    )
+    # Paubox documents no rate limits, so it sends no rate-limit headers unless given one.
+    paubox_rate_limit: RateLimit | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(RateLimit))
+    )
+    faults: Faults = attrs.field(factory=Faults, validator=v.instance_of(Faults))
+    behaviors: Mapping[str, Behavior] = attrs.field(
+        factory=dict,
+        converter=_frozen_behaviors,
+        validator=v.deep_mapping(v.instance_of(str), v.instance_of(Behavior)),
+    )
+    flaky_failures: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0)])
+    foreign_url: str = attrs.field(
+        default="http://127.0.0.2:9", validator=[v.instance_of(str), _http_origin]
+    )

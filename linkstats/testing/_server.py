@@ -1,0 +1,76 @@
+"""`Simulator`: the simulator app served on loopback for the length of an `async with` block."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Self
+
+from aiohttp import web
+from yarl import URL
+
+from ._app import SIMULATOR_STATE, make_app
+from ._config import SimulatorConfig
+
+if TYPE_CHECKING:
+    from ._log import SimulatorLog
+
+__all__ = ["Simulator"]
+
+# Connections waiting to be accepted. aiohttp's default of 128 makes the 129th of a burst of
+# clients wait a second for a SYN retransmission, which would make the simulator the bottleneck.
+_BACKLOG = 4096
+
+
+class Simulator:
+    """Both provider APIs on a local port; everything it started is stopped on exit."""
+
+    def __init__(
+        self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self._app = make_app(self.config)
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._url: URL | None = None
+
+    @property
+    def log(self) -> SimulatorLog:
+        """Every request received, with its answer's status."""
+        return self._app[SIMULATOR_STATE].log
+
+    @property
+    def url(self) -> URL:
+        """The origin being served, such as `http://127.0.0.1:54321`."""
+        if self._url is None:
+            raise RuntimeError("the simulator is not running: use `async with Simulator(...)`")
+        return self._url
+
+    @property
+    def paubox_base_url(self) -> URL:
+        """Paubox's base URL without the username, which Paubox puts in the path."""
+        return self.url / "v1/orca"
+
+    @property
+    def sendgrid_base_url(self) -> URL:
+        """SendGrid's base URL: the origin, as for `https://api.sendgrid.com`."""
+        return self.url
+
+    async def __aenter__(self) -> Self:
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already running")
+        # handler_cancellation stops a handler, a hanging one included, when its client leaves.
+        runner = web.AppRunner(self._app, handler_cancellation=True, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port, backlog=_BACKLOG).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._url = URL.build(scheme="http", host=self._host, port=runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        runner, self._runner, self._url = self._runner, None, None
+        if runner is not None:
+            await runner.cleanup()
