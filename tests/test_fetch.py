@@ -1,0 +1,173 @@
+"""Fetching against the simulator: exact records, exact requests, the documented wire format."""
+
+from __future__ import annotations
+
+import math
+
+from conftest import (
+    expected,
+    expected_paubox,
+    expected_sendgrid,
+    paubox_source,
+    sendgrid_source,
+    uuid_for,
+)
+
+from linkstats import LinkStats, PauboxSend, SendGridAutomation
+from linkstats.testing import Simulator, SimulatorConfig, sendgrid_automation_steps
+
+
+async def test_paubox_send_yields_every_row_as_a_record(simulator: Simulator) -> None:
+    """One request, one record per tracking link, exactly as served."""
+    target = PauboxSend(uuid_for(1))
+
+    async with paubox_source(simulator) as source:
+        records = [click async for click in source.clicks(target)]
+
+    assert records == expected_paubox(simulator.config, target)
+    assert len(records) > 0
+    assert simulator.log.count() == 1
+
+
+async def test_paubox_request_carries_the_documented_query_and_auth(simulator: Simulator) -> None:
+    """GET {base}/{username}/tracking_links?campaign_mailing_send_id&order_by&order, Token auth."""
+    target = PauboxSend(uuid_for(2), order_by="clicked", order="asc")
+
+    async with paubox_source(simulator) as source:
+        records = [click async for click in source.clicks(target)]
+
+    (request,) = simulator.log.requests
+    assert request.path == "/v1/orca/demo/tracking_links"
+    assert request.query == (
+        ("campaign_mailing_send_id", target.send_id),
+        ("order_by", "clicked"),
+        ("order", "asc"),
+    )
+    assert request.headers["Authorization"] == "Token token=paubox-demo-key"
+    assert records == expected_paubox(simulator.config, target)
+
+
+async def test_sendgrid_automation_follows_next_to_the_last_page(simulator: Simulator) -> None:
+    """Small pages are followed through _metadata.next; one request per page, no more."""
+    target = SendGridAutomation(uuid_for(3), group_by_step=True, page_size=2)
+    rows = expected_sendgrid(simulator.config, target)
+
+    async with sendgrid_source(simulator) as source:
+        records = [click async for click in source.clicks(target)]
+
+    assert records == rows
+    assert len(rows) > 4
+    assert simulator.log.count() == math.ceil(len(rows) / 2)
+    first, *rest = simulator.log.requests
+    assert first.path == f"/v3/marketing/stats/automations/{target.automation_id}/links"
+    assert first.headers["Authorization"] == "Bearer SG.demo-key"
+    assert ("group_by", "step_id") in first.query
+    assert all(any(key == "page_token" for key, _ in request.query) for request in rest)
+
+
+async def test_sendgrid_step_ids_go_as_one_comma_separated_value(simulator: Simulator) -> None:
+    """step_ids is explode: false in the spec: one key, values joined by commas."""
+    automation_id = uuid_for(4)
+    steps = sendgrid_automation_steps(simulator.config, automation_id)
+    target = SendGridAutomation(automation_id, step_ids=steps[:2], group_by_step=True)
+
+    async with sendgrid_source(simulator) as source:
+        records = [click async for click in source.clicks(target)]
+
+    step_values = [value for key, value in simulator.log.requests[0].query if key == "step_ids"]
+    assert step_values == [",".join(steps[:2])]
+    assert records == expected_sendgrid(simulator.config, target)
+    assert {record.step_id for record in records} <= set(steps[:2])
+
+
+async def test_ungrouped_automation_has_no_step_ids(simulator: Simulator) -> None:
+    """Without group_by, no group_by is sent and records carry no step_id."""
+    target = SendGridAutomation(uuid_for(5))
+
+    async with sendgrid_source(simulator) as source:
+        records = [click async for click in source.clicks(target)]
+
+    assert records == expected_sendgrid(simulator.config, target)
+    assert not any(key == "group_by" for key, _ in simulator.log.requests[0].query)
+    assert {record.step_id for record in records} == {None}
+
+
+async def test_collect_returns_every_record_in_target_order(simulator: Simulator) -> None:
+    """collect over both providers: all records, grouped by target in the order given."""
+    targets = [
+        target
+        for number in range(12)
+        for target in (
+            PauboxSend(uuid_for(number, kind=1)),
+            SendGridAutomation(uuid_for(number, kind=2), page_size=5),
+        )
+    ]
+
+    async with LinkStats(
+        paubox_source(simulator), sendgrid_source(simulator), concurrency=6
+    ) as stats:
+        result = await stats.collect(targets)
+
+    assert result.ok
+    assert result.errors == {}
+    assert list(result.clicks) == [
+        record for target in targets for record in expected(simulator.config, target)
+    ]
+
+
+async def test_clicks_streams_the_same_records_as_collect(simulator: Simulator) -> None:
+    """clicks() merges targets as they arrive: the same records, in some interleaving."""
+    targets = [PauboxSend(uuid_for(n, kind=1)) for n in range(5)] + [
+        SendGridAutomation(uuid_for(n, kind=2), page_size=3) for n in range(5)
+    ]
+    wanted = [record for target in targets for record in expected(simulator.config, target)]
+
+    async with LinkStats(paubox_source(simulator), sendgrid_source(simulator)) as stats:
+        streamed = [click async for click in stats.clicks(targets)]
+
+    assert sorted(streamed, key=repr) == sorted(wanted, key=repr)
+    for target in targets:
+        per_target = [record for record in streamed if record.source_id == _id_of(target)]
+        assert per_target == expected(simulator.config, target)
+
+
+async def test_repeated_targets_are_fetched_once(simulator: Simulator) -> None:
+    """Targets are values: the same one twice is one fetch and one set of records."""
+    target = PauboxSend(uuid_for(6))
+
+    async with LinkStats(paubox_source(simulator)) as stats:
+        result = await stats.collect([target, PauboxSend(uuid_for(6)), target])
+
+    assert list(result.clicks) == expected_paubox(simulator.config, target)
+    assert simulator.log.count() == 1
+
+
+async def test_empty_target_list_sends_nothing(simulator: Simulator) -> None:
+    """No targets, no requests, an empty result."""
+    async with LinkStats(paubox_source(simulator)) as stats:
+        result = await stats.collect([])
+        streamed = [click async for click in stats.clicks([])]
+
+    assert result.clicks == ()
+    assert streamed == []
+    assert simulator.log.count() == 0
+
+
+async def test_seeds_change_the_data() -> None:
+    """The simulator's data follows its seed, so the comparisons above are not vacuous."""
+    target = PauboxSend(uuid_for(7))
+    async with (
+        Simulator(SimulatorConfig(seed=1)) as first,
+        Simulator(SimulatorConfig(seed=2)) as second,
+    ):
+        async with paubox_source(first) as one, paubox_source(second) as two:
+            from_first = [click async for click in one.clicks(target)]
+            from_second = [click async for click in two.clicks(target)]
+
+    assert from_first == expected_paubox(first.config, target)
+    assert from_second == expected_paubox(second.config, target)
+    assert from_first != from_second
+
+
+def _id_of(target: object) -> str:
+    return target.send_id if isinstance(target, PauboxSend) else target.automation_id  # type: ignore[attr-defined]

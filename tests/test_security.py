@@ -1,0 +1,125 @@
+"""Credentials stay in per-request headers, on the configured origin, out of every message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import paubox_source, sendgrid_source, uuid_for
+
+from linkstats import (
+    LinkStats,
+    LinkStatsError,
+    PaginationError,
+    PauboxSend,
+    SendGridAutomation,
+    TransportError,
+    UnexpectedStatusError,
+)
+from linkstats.testing import Behavior, Simulator, SimulatorConfig
+
+AUTOMATION = SendGridAutomation(uuid_for(1), page_size=2)
+
+
+@pytest.fixture
+async def foreign() -> AsyncIterator[Simulator]:
+    """A second server on another port: a different origin that must never hear from us."""
+    async with Simulator() as running:
+        yield running
+
+
+def pointing_at(foreign: Simulator, behavior: Behavior) -> SimulatorConfig:
+    return SimulatorConfig(
+        behaviors={AUTOMATION.automation_id: behavior, uuid_for(1, kind=1): behavior},
+        foreign_url=str(foreign.url),
+    )
+
+
+async def test_a_next_link_to_another_origin_is_refused_unsent(foreign: Simulator) -> None:
+    """A _metadata.next on another host or port fails the target; nothing goes there."""
+    async with Simulator(pointing_at(foreign, Behavior.FOREIGN_NEXT)) as simulator:
+        async with LinkStats(sendgrid_source(simulator)) as stats:
+            result = await stats.collect([AUTOMATION])
+
+    error = result.errors[AUTOMATION]
+    assert type(error) is PaginationError
+    assert str(foreign.url.origin()) in str(error)
+    assert result.clicks == ()
+    assert simulator.log.count() == 1
+    assert foreign.log.count() == 0
+
+
+async def test_a_redirect_is_not_followed(foreign: Simulator) -> None:
+    """A 302 elsewhere is an error for that target, and the key does not travel with it."""
+    paubox_target = PauboxSend(uuid_for(1, kind=1))
+    async with Simulator(pointing_at(foreign, Behavior.REDIRECT)) as simulator:
+        async with LinkStats(paubox_source(simulator), sendgrid_source(simulator)) as stats:
+            result = await stats.collect([AUTOMATION, paubox_target])
+
+    for target in (AUTOMATION, paubox_target):
+        error = result.errors[target]
+        assert type(error) is UnexpectedStatusError
+        assert error.status == 302
+        assert "not followed" in str(error)
+    assert simulator.log.count() == 2
+    assert foreign.log.count() == 0
+
+
+async def test_a_next_link_that_repeats_a_page_ends_the_target() -> None:
+    """A next link back to a page already fetched is an error, not an endless loop."""
+    config = SimulatorConfig(behaviors={AUTOMATION.automation_id: Behavior.LOOPING_NEXT})
+    async with Simulator(config) as simulator, sendgrid_source(simulator) as source:
+        with pytest.raises(PaginationError, match="repeats a page") as caught:
+            [click async for click in source.clicks(AUTOMATION)]
+
+    assert caught.value.target == AUTOMATION
+    assert simulator.log.count() == 2
+
+
+async def test_the_key_travels_only_in_the_authorization_header(simulator: Simulator) -> None:
+    """Not in the path, not in the query, only in the header the provider documents."""
+    key = simulator.config.sendgrid_api_key
+    async with sendgrid_source(simulator) as source:
+        [click async for click in source.clicks(AUTOMATION)]
+
+    for request in simulator.log.requests:
+        assert key not in request.path
+        assert all(key not in value for _, value in request.query)
+        assert [name for name, value in request.headers.items() if key in value] == [
+            "Authorization"
+        ]
+
+
+async def test_the_key_is_in_no_repr_str_log_or_error(
+    foreign: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sources, facade, results, errors and their causes, log lines: no key anywhere."""
+    config = SimulatorConfig(
+        behaviors={
+            uuid_for(1): Behavior.FOREIGN_NEXT,
+            uuid_for(2): Behavior.NOT_FOUND,
+            uuid_for(3): Behavior.UNAVAILABLE,
+            uuid_for(4): Behavior.MALFORMED_JSON,
+            uuid_for(5): Behavior.HANG,
+        },
+        foreign_url=str(foreign.url),
+    )
+    targets = [SendGridAutomation(uuid_for(n)) for n in range(1, 7)] + [
+        PauboxSend(uuid_for(n)) for n in range(1, 7)
+    ]
+    async with Simulator(config) as simulator:
+        paubox = paubox_source(simulator, max_retries=1, timeout=0.2)
+        sendgrid = sendgrid_source(simulator, max_retries=1, timeout=0.2)
+        with caplog.at_level(logging.DEBUG):
+            async with LinkStats(paubox, sendgrid) as stats:
+                result = await stats.collect(targets)
+                texts = [repr(paubox), str(paubox), repr(sendgrid), repr(stats), repr(result)]
+
+    keys = (config.paubox_api_key, config.sendgrid_api_key)
+    assert {type(error) for error in result.errors.values()} >= {PaginationError, TransportError}
+    for error in result.errors.values():
+        assert isinstance(error, LinkStatsError)
+        texts += [str(error), repr(error), str(error.__cause__), repr(error.__cause__)]
+    texts += [record.getMessage() for record in caplog.records]
+    assert not [text for text in texts for key in keys if key in text]
