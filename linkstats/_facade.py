@@ -11,7 +11,8 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing
+from itertools import chain
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
@@ -59,7 +60,8 @@ class LinkStats:
 
     Each target goes to the source whose ``target_types`` include its type. At most
     ``concurrency`` requests are in flight at any moment, across all sources and targets
-    (and across concurrent calls on this object).
+    (and across concurrent calls on this object): each fetching task holds one of
+    ``concurrency`` slots while it works through targets one at a time.
     """
 
     def __init__(self, *sources: LinkStatsSource[Any], concurrency: int = 16) -> None:
@@ -118,29 +120,33 @@ class LinkStats:
         """
         jobs = self._plan(targets)
         self._require_open()
-        results: dict[Hashable, list[LinkClick]] = {}
-        errors: dict[Hashable, Exception] = {}
-        pending = iter(jobs)
+        # One slot per target, in target order: a list of records or the exception.
+        outcomes: list[list[LinkClick] | Exception] = [[] for _ in jobs]
+        pending = iter(enumerate(jobs))
 
         async def work() -> None:
-            for job in pending:
-                records: list[LinkClick] = []
-                try:
-                    async with self._pages(job) as pages:
-                        async for page in pages:
+            async with self._slots:
+                for index, job in pending:
+                    # Nothing here awaits between pages, so a failure always ends the
+                    # generator itself: it never needs closing from outside.
+                    records: list[LinkClick] = []
+                    try:
+                        async for page in job.pages(job.target):
                             records.extend(page)
-                except Exception as error:
-                    errors[job.target] = error
-                else:
-                    results[job.target] = records
+                    except Exception as error:
+                        outcomes[index] = error
+                    else:
+                        outcomes[index] = records
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self._concurrency, len(jobs))):
                 group.create_task(work())
-        clicks = tuple(
-            click for job in jobs if job.target in results for click in results[job.target]
-        )
-        failed = {job.target: errors[job.target] for job in jobs if job.target in errors}
+        clicks = tuple(chain.from_iterable(o for o in outcomes if not isinstance(o, Exception)))
+        failed = {
+            job.target: outcome
+            for job, outcome in zip(jobs, outcomes, strict=True)
+            if isinstance(outcome, Exception)
+        }
         return CollectResult(clicks, MappingProxyType(failed))
 
     async def _stream(self, jobs: list[_Job]) -> AsyncIterator[LinkClick]:
@@ -149,14 +155,15 @@ class LinkStats:
         pending = iter(jobs)
 
         async def work() -> None:
-            for job in pending:
-                try:
-                    async with self._pages(job) as pages:
-                        async for page in pages:
-                            await queue.put(page)
-                except Exception as error:
-                    await queue.put(_Failure(error))
-                    return
+            async with self._slots:
+                for job in pending:
+                    try:
+                        async with aclosing(job.pages(job.target)) as pages:
+                            async for page in pages:
+                                await queue.put(page)
+                    except Exception as error:
+                        await queue.put(_Failure(error))
+                        return
             await queue.put(None)
 
         workers = {asyncio.create_task(work()) for _ in range(min(self._concurrency, len(jobs)))}
@@ -175,12 +182,6 @@ class LinkStats:
         finally:
             await _stop(workers)
             self._workers -= workers
-
-    @asynccontextmanager
-    async def _pages(self, job: _Job) -> AsyncIterator[AsyncGenerator[list[LinkClick], None]]:
-        """A target's pages, fetched while holding one of the ``concurrency`` slots."""
-        async with self._slots, aclosing(job.pages(job.target)) as pages:
-            yield pages
 
     def _plan(self, targets: Iterable[Hashable]) -> list[_Job]:
         """Route every target to its source, refusing any that no source fetches."""

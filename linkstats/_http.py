@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -70,19 +70,18 @@ def _is_loopback(host: str) -> bool:
 
 def same_origin(url: URL, base_url: URL) -> bool:
     """True when ``url`` may receive the credentials meant for ``base_url``."""
-    return (
-        url.absolute
-        and url.scheme == base_url.scheme
-        and url.host == base_url.host
-        and url.port == base_url.port
-        and url.user is None
-        and url.password is None
-    )
+    if url.scheme != base_url.scheme or url.raw_user is not None or url.raw_password is not None:
+        return False
+    # Next links normally repeat the base URL's authority verbatim; only a differently
+    # spelled one (host case, an explicit default port) needs decoding to compare.
+    if url.raw_authority == base_url.raw_authority:
+        return True
+    return url.host == base_url.host and url.port == base_url.port
 
 
-def page_key(url: URL) -> tuple[Any, ...]:
+def page_key(url: URL) -> tuple[str, tuple[str, ...]]:
     """Identity of a page request, indifferent to the order of query parameters."""
-    return (url.scheme, url.host, url.port, url.path, tuple(sorted(url.query.items())))
+    return url.raw_path, tuple(sorted(url.raw_query_string.split("&")))
 
 
 def _seconds(value: str | None) -> float | None:
@@ -123,12 +122,15 @@ def rate_limit_delay(headers: Mapping[str, str], now: float) -> float | None:
     return max(delays) if delays else None
 
 
-def exhausted_window_delay(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds until the rate-limit window resets, when the response used its last request."""
+def exhausted_window_delay(headers: Mapping[str, str], clock: Callable[[], float]) -> float | None:
+    """Seconds until the rate-limit window resets, when the response used its last request.
+
+    ``clock`` gives the current Unix time; it is read only for a spent window.
+    """
     remaining = _seconds(headers.get("X-RateLimit-Remaining"))
     if remaining is None or remaining > 0:
         return None
-    delay = _until_reset(headers, now)
+    delay = _until_reset(headers, clock())
     return delay if delay is not None and delay > 0 else None
 
 

@@ -36,11 +36,11 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=False)
     converter.register_structure_hook_factory(_is_optional_structure, _optional_factory(converter))
     converter.register_structure_hook(str, _exact(str))
-    converter.register_structure_hook(str | None, _optional(str))
+    converter.register_structure_hook(str | None, optional_string)
     converter.register_structure_hook(int, _integer)
-    converter.register_structure_hook(int | None, _optional_integer)
+    converter.register_structure_hook(int | None, optional_integer)
     converter.register_structure_hook(float | None, _optional_number)
-    converter.register_structure_hook(datetime | None, _timestamp)
+    converter.register_structure_hook(datetime | None, timestamp)
     return converter
 
 
@@ -92,13 +92,11 @@ def _exact(cls: type[T]) -> Callable[[Any, Any], T]:
     return structure
 
 
-def _optional(cls: type[T]) -> Callable[[Any, Any], T | None]:
-    def structure(value: Any, _: Any) -> T | None:
-        if value is not None and type(value) is not cls:
-            raise TypeError(f"expected {cls.__name__} or null, got {_brief(value)}")
-        return value
-
-    return structure
+def optional_string(value: Any, _: Any = None) -> str | None:
+    """A string or null, never coerced."""
+    if value is not None and type(value) is not str:
+        raise TypeError(f"expected a string or null, got {_brief(value)}")
+    return value
 
 
 def _integer(value: Any, _: Any) -> int:
@@ -107,7 +105,8 @@ def _integer(value: Any, _: Any) -> int:
     return value
 
 
-def _optional_integer(value: Any, _: Any) -> int | None:
+def optional_integer(value: Any, _: Any = None) -> int | None:
+    """An integer or null, never coerced."""
     return None if value is None else _integer(value, None)
 
 
@@ -117,7 +116,7 @@ def _optional_number(value: Any, _: Any) -> float | None:
     return _integer(value, None)
 
 
-def _timestamp(value: Any, _: Any) -> datetime | None:
+def timestamp(value: Any, _: Any = None) -> datetime | None:
     """Any ISO-8601 form (``Z``, offsets, any fraction); a bare time is taken as UTC."""
     if value is None or value == "":
         return None

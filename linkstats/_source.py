@@ -22,7 +22,7 @@ from ._errors import LinkStatsError, PaginationError, ResponseFormatError
 from ._http import page_key, same_origin, validate_base_url
 from ._models import LinkClick, Provider
 from ._parsing import gc_paused
-from ._transport import RetryPolicy, Transport, TransportStats
+from ._transport import Response, RetryPolicy, Transport, TransportStats
 from ._validation import integer_in_range, positive_number_or_none
 
 __all__ = ["HTTPSource", "LinkStatsSource", "Page"]
@@ -33,6 +33,8 @@ TargetT_contra = TypeVar("TargetT_contra", bound=Hashable, contravariant=True)
 # Bodies above this size are parsed in a worker thread so the event loop keeps serving
 # other requests meanwhile; below it the hand-off costs more than it saves.
 _THREAD_PARSE_BYTES = 1 << 20
+# Bodies above this size make enough objects for the garbage collector's passes to matter.
+_GC_PAUSE_BYTES = 1 << 16
 
 # What a body of the wrong shape makes the decoders raise.
 _SHAPE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError)
@@ -148,31 +150,29 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             names = ", ".join(cls.__name__ for cls in self.target_types)
             raise TypeError(f"{type(self).__name__} fetches {names}, not {type(target).__name__}")
         url = self.first_url(target)
-        fetched = {page_key(url)}
+        fetched: set[tuple[str, tuple[str, ...]]] = set()
         try:
             while True:
                 response = await self._transport.get(url)
-                page = await self._parse(target, response.url, response.status, response.body)
-                next_url = None if page.next_link is None else self._next_url(url, page.next_link)
-                if next_url is not None:
-                    if page_key(next_url) in fetched:
-                        raise PaginationError(
-                            f"next link {next_url} repeats a page already fetched",
-                            provider=self.provider,
-                            url=url,
-                        )
-                    fetched.add(page_key(next_url))
-                yield page.clicks
-                if next_url is None:
+                if len(response.body) > _THREAD_PARSE_BYTES:
+                    page = await asyncio.to_thread(self._parse_now, target, response)
+                else:
+                    page = self._parse_now(target, response)
+                if page.next_link is None:
+                    yield page.clicks
                     return
-                url = next_url
+                url = self._next_url(url, page.next_link, fetched)
+                yield page.clicks
         except LinkStatsError as error:
             error.target = target
             raise
 
-    def _next_url(self, url: URL, link: str) -> URL:
+    def _next_url(self, url: URL, link: str, fetched: set[tuple[str, tuple[str, ...]]]) -> URL:
+        """The next page's URL, if it stays on our origin and has not been fetched yet."""
         try:
-            next_url = url.join(URL(link, encoded=True))
+            next_url = URL(link, encoded=True)
+            if not next_url.absolute:
+                next_url = url.join(next_url)
         except ValueError as exc:
             raise PaginationError(
                 f"next link {link!r} is not a URL", provider=self.provider, url=url
@@ -183,21 +183,30 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
                 provider=self.provider,
                 url=url,
             )
+        # Most targets are one page, so pages are remembered only once there is a second.
+        if not fetched:
+            fetched.add(page_key(url))
+        key = page_key(next_url)
+        if key in fetched:
+            raise PaginationError(
+                f"next link {next_url} repeats a page already fetched",
+                provider=self.provider,
+                url=url,
+            )
+        fetched.add(key)
         return next_url
 
-    async def _parse(self, target: TargetT, url: URL, status: int, body: bytes) -> Page:
-        if len(body) > _THREAD_PARSE_BYTES:
-            return await asyncio.to_thread(self._parse_now, target, url, status, body)
-        return self._parse_now(target, url, status, body)
-
-    def _parse_now(self, target: TargetT, url: URL, status: int, body: bytes) -> Page:
+    def _parse_now(self, target: TargetT, response: Response) -> Page:
         try:
+            if len(response.body) < _GC_PAUSE_BYTES:
+                return self.parse_page(target, response.body)
             with gc_paused():
-                return self.parse_page(target, body)
+                return self.parse_page(target, response.body)
         except _SHAPE_ERRORS as exc:
             raise ResponseFormatError(
-                f"HTTP {status} body from GET {url} is not the documented shape: {exc}",
+                f"HTTP {response.status} body from GET {response.url} "
+                f"is not the documented shape: {exc}",
                 provider=self.provider,
-                status=status,
-                url=url,
+                status=response.status,
+                url=response.url,
             ) from exc

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 import attrs
@@ -30,6 +30,9 @@ from ._http import (
 from ._models import Provider
 
 logger = logging.getLogger("linkstats")
+
+# Deadlines (below) bound every attempt; aiohttp's own timers would only duplicate them.
+_NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout()
 
 # Connection failures worth another attempt. A certificate error will not heal by retrying,
 # and any other client error is a fault in the request itself.
@@ -108,6 +111,60 @@ class RateLimitGate:
         return waited
 
 
+class Deadlines:
+    """Per-attempt timeouts for many concurrent requests, enforced by one shared timer.
+
+    A timer of its own per request (``asyncio.timeout``, aiohttp's ``total``) costs about as
+    much as the rest of our bookkeeping for that request. Instead each attempt notes its
+    deadline, and one periodic check, running only while attempts are in flight, cancels
+    those past it: an attempt ends at most ``resolution`` seconds after its deadline.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self.resolution = min(timeout / 10, 0.5)
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._check: asyncio.TimerHandle | None = None
+
+    def start(self) -> asyncio.Task[Any]:
+        """Start the current task's attempt; pass the task to ``finish`` when it ends."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("requests must run inside an asyncio task")
+        loop = task.get_loop()
+        self._deadlines[task] = loop.time() + self._timeout
+        if self._check is None:
+            self._check = loop.call_later(self.resolution, self._cancel_expired, loop)
+        return task
+
+    def finish(self, task: asyncio.Task[Any]) -> bool:
+        """End the attempt; True if it was cancelled for running out of time."""
+        self._deadlines.pop(task, None)
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return True
+
+    def _cancel_expired(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[task]
+                self._expired.add(task)
+                task.cancel()
+        self._check = (
+            loop.call_later(self.resolution, self._cancel_expired, loop)
+            if self._deadlines
+            else None
+        )
+
+    def close(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
+
+
 class Transport:
     """Performs GET requests for one source, owning its session unless given one."""
 
@@ -124,7 +181,7 @@ class Transport:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self._provider = provider
         self._headers = dict(headers)
-        self._timeout = timeout
+        self._deadlines = None if timeout is None else Deadlines(timeout)
         self._retry = retry
         self._session = session
         self._owns_session = session is None
@@ -139,7 +196,6 @@ class Transport:
                 # below it would quietly cap throughput.
                 connector=aiohttp.TCPConnector(limit=0),
                 cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=None),
             )
         self._entered += 1
         return self
@@ -151,7 +207,11 @@ class Transport:
         tb: TracebackType | None,
     ) -> None:
         self._entered -= 1
-        if self._entered == 0 and self._owns_session and self._session is not None:
+        if self._entered:
+            return
+        if self._deadlines is not None:
+            self._deadlines.close()
+        if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
@@ -162,10 +222,11 @@ class Transport:
             raise RuntimeError("use the source in 'async with' before fetching")
         retry = 0
         while True:
-            self.stats.rate_limit_wait += await self.gate.wait()
+            if self.gate.remaining():
+                self.stats.rate_limit_wait += await self.gate.wait()
             self.stats.requests += 1
             try:
-                response = await self._attempt(session, url)
+                raw, body = await self._attempt(session, url)
             except aiohttp.ClientSSLError as exc:
                 raise self._transport_error(url, exc) from exc
             except _RETRYABLE_EXCEPTIONS as exc:
@@ -174,6 +235,7 @@ class Transport:
             except aiohttp.ClientError as exc:
                 raise self._transport_error(url, exc) from exc
             else:
+                response = Response(url, raw.status, raw.reason, raw.headers, body)
                 self._note_window(response)
                 if 200 <= response.status < 300:
                     return response
@@ -206,21 +268,34 @@ class Transport:
             )
             await asyncio.sleep(delay)
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: URL) -> Response:
-        async with (
-            asyncio.timeout(self._timeout),
-            session.get(
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: URL
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One request, its body read whole; TimeoutError once past the deadline."""
+        deadlines = self._deadlines
+        task = None if deadlines is None else deadlines.start()
+        try:
+            async with session.get(
                 url,
                 headers=self._headers,
+                timeout=_NO_AIOHTTP_TIMEOUT,
                 allow_redirects=False,
                 raise_for_status=False,
-            ) as response,
-        ):
-            body = await response.read()
-        return Response(url, response.status, response.reason, response.headers, body)
+            ) as raw:
+                return raw, await raw.read()
+        except asyncio.CancelledError:
+            # A timeout only if the deadline passed and nobody else asked to cancel the task.
+            if deadlines is None or task is None or not deadlines.finish(task):
+                raise
+            if task.uncancel():
+                raise
+            raise TimeoutError from None
+        finally:
+            if deadlines is not None and task is not None:
+                deadlines.finish(task)
 
     def _note_window(self, response: Response) -> None:
-        delay = exhausted_window_delay(response.headers, time.time())
+        delay = exhausted_window_delay(response.headers, time.time)
         if delay is not None:
             self.gate.pause(min(delay, self._retry.max_rate_limit_wait))
 

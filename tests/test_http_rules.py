@@ -125,9 +125,9 @@ def test_exhausted_window_pauses_until_reset() -> None:
     spent = headers(X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(NOW) + 2))
     left = headers(X_RateLimit_Remaining="3", X_RateLimit_Reset=str(int(NOW) + 2))
 
-    assert exhausted_window_delay(spent, NOW) == 2.0
-    assert exhausted_window_delay(left, NOW) is None
-    assert exhausted_window_delay(headers(), NOW) is None
+    assert exhausted_window_delay(spent, lambda: NOW) == 2.0
+    assert exhausted_window_delay(left, lambda: NOW) is None
+    assert exhausted_window_delay(headers(), lambda: NOW) is None
 
 
 @pytest.mark.parametrize(

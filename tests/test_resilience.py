@@ -180,6 +180,20 @@ async def test_a_hanging_server_times_out_after_every_retry() -> None:
     assert 0.4 <= elapsed < 2.0
 
 
+async def test_cancelling_a_fetch_is_not_mistaken_for_a_timeout() -> None:
+    """A caller's cancel during a request propagates at once: no retry, no TransportError."""
+    async with Simulator(scripted(n1=Behavior.HANG)) as simulator:
+        async with paubox_source(simulator, timeout=5, max_retries=3) as source:
+            fetch = asyncio.create_task(anext(source.clicks(PauboxSend(uid(1)))))
+            await simulator.log.wait_until(lambda log: log.in_flight == 1)
+            fetch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await fetch
+        await simulator.log.wait_until(lambda log: log.in_flight == 0)
+
+    assert simulator.log.count() == 1
+
+
 async def test_a_refused_connection_is_a_transport_error() -> None:
     """Nothing listening: TransportError after the retries, never a raw aiohttp error."""
     async with Simulator() as simulator:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from linkstats import (
@@ -24,6 +25,7 @@ from linkstats import (
     SendGridAutomation,
     SendGridSource,
 )
+from linkstats._transport import Response
 
 SAMPLES = Path(__file__).parent / "samples"
 SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
@@ -32,6 +34,13 @@ AUTOMATION_ID = "f15982c1-a82c-4e87-a6b2-a4a63b4b7644"
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
+
+
+def ok(body: bytes) -> Response:
+    """A 200 response carrying ``body``, as the transport hands it over."""
+    return Response(
+        URL("https://provider.test/x"), 200, "OK", CIMultiDictProxy(CIMultiDict()), body
+    )
 
 
 @pytest.fixture
@@ -175,7 +184,7 @@ def test_paubox_body_of_the_wrong_shape_is_a_format_error(
 ) -> None:
     """Not JSON, or JSON that is not the documented shape: ResponseFormatError."""
     with pytest.raises(ResponseFormatError) as caught:
-        paubox._parse_now(PauboxSend(SEND_ID), URL("https://api.paubox.net/x"), 200, body)
+        paubox._parse_now(PauboxSend(SEND_ID), ok(body))
 
     assert caught.value.provider == "paubox"
     assert caught.value.status == 200
@@ -255,6 +264,18 @@ def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
 ) -> None:
     """Required url and clicks missing, wrong types, or no results: ResponseFormatError."""
     with pytest.raises(ResponseFormatError):
-        sendgrid._parse_now(
-            SendGridAutomation(AUTOMATION_ID), URL("https://api.sendgrid.com/x"), 200, body
-        )
+        sendgrid._parse_now(SendGridAutomation(AUTOMATION_ID), ok(body))
+
+
+def test_a_relative_next_link_is_resolved_against_the_page(sendgrid: SendGridSource) -> None:
+    """A next link without scheme and host stays on the page's origin."""
+    page_url = URL("https://api.sendgrid.com/v3/marketing/stats/automations/x/links?page_size=2")
+
+    next_url = sendgrid._next_url(
+        page_url, "/v3/marketing/stats/automations/x/links?page_token=b", set()
+    )
+
+    assert (
+        str(next_url)
+        == "https://api.sendgrid.com/v3/marketing/stats/automations/x/links?page_token=b"
+    )

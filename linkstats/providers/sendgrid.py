@@ -33,7 +33,7 @@ def _page_size(_: object, __: object, value: object) -> None:
     integer_in_range("page_size", value, 1, MAX_PAGE_SIZE)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class SendGridAutomation:
     """One SendGrid automation, by id; optionally only some steps, or split by step."""
 
@@ -98,14 +98,18 @@ _structure_response = _make_structurer()
 
 def to_clicks(automation_id: str, response: AutomationLinksResponse) -> list[LinkClick]:
     """Map each result row to a ``LinkClick``."""
+    provider = Provider.SENDGRID
     return [
         LinkClick(
-            Provider.SENDGRID,
+            provider,
             automation_id,
             read_url(row.url),
             row.clicks,
-            step_id=row.step_id,
-            url_location=row.url_location,
+            None,
+            None,
+            None,
+            row.step_id,
+            row.url_location,
         )
         for row in response.results
     ]
