@@ -35,7 +35,7 @@ class CollectResult:
     order the targets were given; ``errors`` maps each failed target to its exception.
     """
 
-    clicks: tuple[LinkClick, ...]
+    clicks: list[LinkClick]
     errors: Mapping[Hashable, Exception]
 
     @property
@@ -141,7 +141,7 @@ class LinkStats:
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self._concurrency, len(jobs))):
                 group.create_task(work())
-        clicks = tuple(chain.from_iterable(o for o in outcomes if not isinstance(o, Exception)))
+        clicks = list(chain.from_iterable(o for o in outcomes if not isinstance(o, Exception)))
         failed = {
             job.target: outcome
             for job, outcome in zip(jobs, outcomes, strict=True)

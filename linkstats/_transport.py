@@ -191,12 +191,17 @@ class Transport:
 
     async def __aenter__(self) -> Self:
         if self._entered == 0 and self._owns_session:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 # The caller's LinkStats(concurrency=...) bounds requests; a pool limit
                 # below it would quietly cap throughput.
                 connector=aiohttp.TCPConnector(limit=0),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
+            # aiohttp resends a GET once by itself when the connection drops; the retry
+            # policy owns retries, so that max_retries means what it says. (aiohttp's own
+            # test client turns this off the same way.)
+            session._retry_connection = False
+            self._session = session
         self._entered += 1
         return self
 

@@ -148,7 +148,7 @@ async def test_empty_target_list_sends_nothing(simulator: Simulator) -> None:
         result = await stats.collect([])
         streamed = [click async for click in stats.clicks([])]
 
-    assert result.clicks == ()
+    assert result.clicks == []
     assert streamed == []
     assert simulator.log.count() == 0
 

@@ -65,12 +65,22 @@ async def test_transient_failures_are_retried_until_success(behavior: Behavior) 
     async with Simulator(scripted(n1=behavior)) as simulator:
         async with sendgrid_source(simulator, max_retries=2) as source:
             records = [click async for click in source.clicks(target)]
+            assert source.stats.retries == 2
 
     assert records == expected_sendgrid(simulator.config, target)
-    assert [r.status for r in simulator.log.requests] == [
-        None if r.status is None else 503 for r in simulator.log.requests[:2]
-    ] + [200]
-    assert simulator.log.count() == 3
+    failed = None if behavior is Behavior.DROP_FIRST else 503
+    assert [r.status for r in simulator.log.requests] == [failed, failed, 200]
+
+
+async def test_connections_dropped_every_time_cost_exactly_one_plus_max_retries() -> None:
+    """No hidden resends: a source's own session sends 1 + max_retries requests, then fails."""
+    config = SimulatorConfig(behaviors={uid(1): Behavior.DROP_FIRST}, flaky_failures=10)
+    async with Simulator(config) as simulator:
+        async with sendgrid_source(simulator, max_retries=3) as source:
+            with pytest.raises(TransportError):
+                [click async for click in source.clicks(SendGridAutomation(uid(1)))]
+
+    assert simulator.log.count() == 4
 
 
 @pytest.mark.parametrize(
@@ -116,7 +126,7 @@ async def test_permanent_failures_are_never_retried(
         result = await stats.collect(targets)
 
     assert simulator.log.count() == 2
-    assert result.clicks == ()
+    assert result.clicks == []
     for target in targets:
         error = result.errors[target]
         assert isinstance(error, LinkStatsError)

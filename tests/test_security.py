@@ -45,7 +45,7 @@ async def test_a_next_link_to_another_origin_is_refused_unsent(foreign: Simulato
     error = result.errors[AUTOMATION]
     assert type(error) is PaginationError
     assert str(foreign.url.origin()) in str(error)
-    assert result.clicks == ()
+    assert result.clicks == []
     assert simulator.log.count() == 1
     assert foreign.log.count() == 0
 
