@@ -186,24 +186,37 @@ def throughput(args: argparse.Namespace) -> bool:
 
 
 def parse_speed(rounds: int) -> bool:
+    """The 60,000-row body, through linkstats and through orjson + tuples, alternating."""
     config = SimulatorConfig(seed=1, deliveries_per_send=(10_000, 10_000), links_per_email=(6, 6))
     target = PauboxSend(target_id(0, "parse"))
     body = orjson.dumps({"data": paubox_tracking_links(config, target.send_id)})
     source = PauboxSource(username="bench", api_key="bench")
     response = Response(URL("https://bench/"), 200, "OK", CIMultiDictProxy(CIMultiDict()), body)
-    samples = []
+
+    def tuples() -> int:
+        rows = [
+            (attributes.get("target_url"), attributes.get("clicked"), row.get("id"))
+            for row in orjson.loads(body)["data"]
+            for attributes in (row.get("attributes") or {},)
+        ]
+        return len(rows)
+
+    samples: dict[str, list[float]] = {"linkstats": [], "orjson + tuples": []}
     for _ in range(rounds):
         started = time.perf_counter()
         page = source._parse_now(target, response)
-        samples.append(time.perf_counter() - started)
+        samples["linkstats"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        assert tuples() == PARSE_ROWS
+        samples["orjson + tuples"].append(time.perf_counter() - started)
     assert len(page.clicks) == PARSE_ROWS
-    median = statistics.median(samples)
+    print(f"Paubox body of {PARSE_ROWS:,} rows ({len(body) / 1e6:.1f} MB), {rounds} rounds:")
+    for name, times in samples.items():
+        spread = ", ".join(f"{sample:.3f}" for sample in times)
+        print(f"  {name:<16} median {statistics.median(times):.3f} s  rounds: {spread}")
+    median = statistics.median(samples["linkstats"])
     verdict = "PASS" if median < PARSE_GOAL else "FAIL"
-    spread = ", ".join(f"{sample:.3f}" for sample in samples)
-    print(
-        f"Paubox body of {PARSE_ROWS:,} rows ({len(body) / 1e6:.1f} MB): parse + normalize "
-        f"median {median:.3f} s  rounds: {spread}  (goal < {PARSE_GOAL} s: {verdict})"
-    )
+    print(f"  linkstats parse + normalize < {PARSE_GOAL} s: {verdict}")
     return median < PARSE_GOAL
 
 
