@@ -8,28 +8,32 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "linkstats needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[cli,dev]'
+# The demo needs the command line's extra; the checks need the development tools too.
+$(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli]'
 	touch $@
 
-demo: $(VENV)/.installed
-	$(BIN)/python examples/demo.py
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,dev]'
+	touch $@
 
-lint: $(VENV)/.installed
+demo: $(VENV)/.installed-cli
+	$(BIN)/linkstats demo
+
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed
+pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-cli
 	$(BIN)/python benchmarks/throughput.py
 
 clean:

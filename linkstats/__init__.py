@@ -19,7 +19,7 @@ from ._errors import (
     TransportError,
     UnexpectedStatusError,
 )
-from ._facade import CollectResult, LinkStats
+from ._facade import CollectResult, LinkStats, TargetResult
 from ._models import LinkClick, Provider
 from ._source import HTTPSource, LinkStatsSource, Page
 from ._transport import TransportStats
@@ -47,6 +47,7 @@ __all__ = [
     "SendGridAutomation",
     "SendGridSource",
     "ServerError",
+    "TargetResult",
     "TransportError",
     "TransportStats",
     "UnexpectedStatusError",

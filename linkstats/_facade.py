@@ -14,7 +14,7 @@ from collections.abc import (
 from contextlib import AsyncExitStack, aclosing
 from itertools import chain
 from types import MappingProxyType, TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import attrs
 
@@ -22,7 +22,9 @@ from ._models import LinkClick
 from ._source import HTTPSource, LinkStatsSource
 from ._validation import integer_in_range
 
-__all__ = ["CollectResult", "LinkStats"]
+__all__ = ["CollectResult", "LinkStats", "TargetResult"]
+
+T = TypeVar("T")
 
 Pages = Callable[[Any], AsyncGenerator[list[LinkClick], None]]
 
@@ -51,8 +53,32 @@ class _Job:
 
 
 @attrs.frozen
+class TargetResult:
+    """One target's outcome: its records, or the error that stopped it.
+
+    For a failed target, ``clicks`` holds the pages fetched before the failure.
+    """
+
+    target: Hashable
+    clicks: list[LinkClick]
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the target was fetched to its last page."""
+        return self.error is None
+
+
+@attrs.frozen
 class _Failure:
     error: Exception
+
+
+class _Done:
+    """A worker has no more targets."""
+
+
+_DONE = _Done()
 
 
 class LinkStats:
@@ -111,7 +137,15 @@ class LinkStats:
         fetches and is raised. Memory stays bounded by ``concurrency`` pages, however many
         records there are.
         """
-        return self._stream(self._plan(targets))
+        return _flatten(self._fan_out(self._plan(targets), _pages))
+
+    def results(self, targets: Iterable[Hashable]) -> AsyncIterator[TargetResult]:
+        """Each target's outcome as soon as that target is done, failures included.
+
+        Targets are checked now, before anything is sent. A failing target is reported and
+        the others carry on; memory holds at most ``concurrency`` targets' records at once.
+        """
+        return self._fan_out(self._plan(targets), _result)
 
     async def collect(self, targets: Iterable[Hashable]) -> CollectResult:
         """All records of every target that succeeded, and the error of every one that failed.
@@ -120,51 +154,46 @@ class LinkStats:
         """
         jobs = self._plan(targets)
         self._require_open()
-        # One slot per target, in target order: a list of records or the exception.
-        outcomes: list[list[LinkClick] | Exception] = [[] for _ in jobs]
-        pending = iter(enumerate(jobs))
+        done: list[TargetResult] = []
+        pending = iter(jobs)
 
+        # Unlike results(), nothing here needs to arrive early: workers keep what they
+        # fetch, without a queue between them and the caller.
         async def work() -> None:
             async with self._slots:
-                for index, job in pending:
-                    # Nothing here awaits between pages, so a failure always ends the
-                    # generator itself: it never needs closing from outside.
-                    records: list[LinkClick] = []
-                    try:
-                        async for page in job.pages(job.target):
-                            records.extend(page)
-                    except Exception as error:
-                        outcomes[index] = error
-                    else:
-                        outcomes[index] = records
+                done.extend([await _outcome(job) for job in pending])
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(self._concurrency, len(jobs))):
                 group.create_task(work())
-        clicks = list(chain.from_iterable(o for o in outcomes if not isinstance(o, Exception)))
-        failed = {
-            job.target: outcome
-            for job, outcome in zip(jobs, outcomes, strict=True)
-            if isinstance(outcome, Exception)
-        }
+        by_target = {result.target: result for result in done}
+        ordered = [by_target[job.target] for job in jobs]
+        clicks = list(chain.from_iterable(result.clicks for result in ordered if result.ok))
+        failed = {result.target: result.error for result in ordered if result.error is not None}
         return CollectResult(clicks, MappingProxyType(failed))
 
-    async def _stream(self, jobs: list[_Job]) -> AsyncIterator[LinkClick]:
+    async def _fan_out(
+        self, jobs: list[_Job], produce: Callable[[_Job], AsyncGenerator[T, None]]
+    ) -> AsyncIterator[T]:
+        """What ``produce`` makes of each job, as it arrives, from ``concurrency`` workers.
+
+        An exception out of ``produce`` stops every worker and is raised here.
+        """
         self._require_open()
-        queue: asyncio.Queue[list[LinkClick] | _Failure | None] = asyncio.Queue(self._concurrency)
+        queue: asyncio.Queue[T | _Failure | _Done] = asyncio.Queue(self._concurrency)
         pending = iter(jobs)
 
         async def work() -> None:
             async with self._slots:
-                for job in pending:
-                    try:
-                        async with aclosing(job.pages(job.target)) as pages:
-                            async for page in pages:
-                                await queue.put(page)
-                    except Exception as error:
-                        await queue.put(_Failure(error))
-                        return
-            await queue.put(None)
+                try:
+                    for job in pending:
+                        async with aclosing(produce(job)) as items:
+                            async for item in items:
+                                await queue.put(item)
+                except Exception as error:
+                    await queue.put(_Failure(error))
+                    return
+            await queue.put(_DONE)
 
         workers = {asyncio.create_task(work()) for _ in range(min(self._concurrency, len(jobs)))}
         self._workers |= workers
@@ -172,13 +201,12 @@ class LinkStats:
             running = len(workers)
             while running:
                 item = await queue.get()
-                if item is None:
+                if isinstance(item, _Done):
                     running -= 1
                 elif isinstance(item, _Failure):
                     raise item.error
                 else:
-                    for click in item:
-                        yield click
+                    yield item
         finally:
             await _stop(workers)
             self._workers -= workers
@@ -199,6 +227,32 @@ class LinkStats:
     def _require_open(self) -> None:
         if self._stack is None:
             raise RuntimeError("use LinkStats in 'async with' before fetching")
+
+
+def _pages(job: _Job) -> AsyncGenerator[list[LinkClick], None]:
+    return job.pages(job.target)
+
+
+async def _outcome(job: _Job) -> TargetResult:
+    # Nothing here awaits between pages, so a failure always ends the page generator
+    # itself: it never needs closing from outside.
+    clicks: list[LinkClick] = []
+    try:
+        async for page in job.pages(job.target):
+            clicks.extend(page)
+    except Exception as error:
+        return TargetResult(job.target, clicks, error)
+    return TargetResult(job.target, clicks)
+
+
+async def _result(job: _Job) -> AsyncGenerator[TargetResult, None]:
+    yield await _outcome(job)
+
+
+async def _flatten(pages: AsyncIterator[list[LinkClick]]) -> AsyncIterator[LinkClick]:
+    async for page in pages:
+        for click in page:
+            yield click
 
 
 def _pages_of(source: LinkStatsSource[Any]) -> Pages:

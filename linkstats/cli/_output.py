@@ -1,0 +1,84 @@
+"""Where and how the command line writes its results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+from yarl import URL
+
+from ..reports import CsvWriter, JsonLinesWriter, JsonWriter
+
+
+@contextlib.contextmanager
+def destination(path: str | None) -> Iterator[IO[str]]:
+    """Standard output, or a file that appears whole or not at all.
+
+    A file is written under a temporary name beside it and renamed into place only once
+    everything is written; an error or Ctrl-C leaves nothing behind.
+    """
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    target = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            yield file
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def stream_writer(
+    file: IO[str], output_format: str, columns: Sequence[str]
+) -> CsvWriter | JsonWriter | JsonLinesWriter:
+    """A writer for the formats that stream row by row."""
+    if output_format == "csv":
+        return CsvWriter(file, columns)
+    if output_format == "json":
+        return JsonWriter(file)
+    return JsonLinesWriter(file)
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str) -> Table:
+    """Rows as a rich table; numbers right-aligned, URLs folded rather than cut."""
+    view = Table(title=title)
+    for column in columns:
+        numeric = column in ("clicks", "records", "url_location")
+        view.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        view.add_row(*(_cell(column, row.get(column)) for column in columns))
+    return view
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "url":
+        # Shown as a person reads it: an internationalized host in its own script.
+        return URL(value, encoded=True).human_repr() if value else "(no URL reported)"
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(
+    file: IO[str], rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str
+) -> None:
+    """Render a table to a terminal in colour, or to a file or pipe as plain text."""
+    console = Console(file=file)
+    if not console.is_terminal:
+        # A file or a pipe has no width: give the table all it needs, so no cell folds.
+        console = Console(file=file, width=100_000, color_system=None)
+    console.print(table(rows, columns, title))
