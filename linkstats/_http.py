@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import attrs
 import orjson
 from yarl import URL
 
@@ -122,16 +123,23 @@ def rate_limit_delay(headers: Mapping[str, str], now: float) -> float | None:
     return max(delays) if delays else None
 
 
-def exhausted_window_delay(headers: Mapping[str, str], clock: Callable[[], float]) -> float | None:
-    """Seconds until the rate-limit window resets, when the response used its last request.
+@attrs.frozen
+class RateLimitWindow:
+    """What a response says of the provider's current rate-limit window."""
 
-    ``clock`` gives the current Unix time; it is read only for a spent window.
-    """
+    limit: int
+    remaining: int
+    reset_at: float  # Unix time at which the window ends
+
+
+def rate_limit_window(headers: Mapping[str, str], now: float) -> RateLimitWindow | None:
+    """The X-RateLimit-* headers, if the response has all three; ``now`` is Unix time."""
+    limit = _seconds(headers.get("X-RateLimit-Limit"))
     remaining = _seconds(headers.get("X-RateLimit-Remaining"))
-    if remaining is None or remaining > 0:
+    until_reset = _until_reset(headers, now)
+    if limit is None or remaining is None or until_reset is None:
         return None
-    delay = _until_reset(headers, clock())
-    return delay if delay is not None and delay > 0 else None
+    return RateLimitWindow(int(limit), int(remaining), now + until_reset)
 
 
 def error_for_response(

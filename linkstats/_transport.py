@@ -24,8 +24,8 @@ from ._errors import LinkStatsError, TransportError
 from ._http import (
     RETRYABLE_STATUSES,
     error_for_response,
-    exhausted_window_delay,
     rate_limit_delay,
+    rate_limit_window,
 )
 from ._models import Provider
 
@@ -84,31 +84,58 @@ class Response:
 
 
 class RateLimitGate:
-    """A pause shared by every request of one source.
+    """The provider's request budget, shared by every request of one source.
 
-    When one request learns the provider wants a break (a 429, or a window with nothing
-    left), every other request of the same source waits too instead of hammering it.
+    Two things hold a request back: a pause after a 429, for as long as the provider asked,
+    and the budget of the current rate-limit window. Responses say how large the window is
+    and when it resets (``X-RateLimit-*``); the gate counts the requests sent against it, so
+    that once the budget is spent every task waits for the reset instead of earning a 429.
     """
 
     def __init__(self) -> None:
-        self._resume_at = 0.0
+        self._resume_at = 0.0  # event-loop time
+        self._limit: int | None = None
+        self._window_end: float | None = None  # Unix time
+        self._used = 0
 
     def remaining(self) -> float:
         """Seconds left in the pause in force, if any."""
         return max(0.0, self._resume_at - asyncio.get_running_loop().time())
 
     def pause(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (a 429 asked for it)."""
         resume_at = asyncio.get_running_loop().time() + seconds
         self._resume_at = max(self._resume_at, resume_at)
+        if self._limit is not None:
+            self._used = self._limit
 
-    async def wait(self) -> float:
-        """Wait out any pause in force; return the seconds waited."""
-        loop = asyncio.get_running_loop()
-        waited = 0.0
-        while (delay := self._resume_at - loop.time()) > 0:
-            await asyncio.sleep(delay)
-            waited += delay
-        return waited
+    def take(self) -> float:
+        """Count one request and return 0 if it may go now, else the seconds to wait first."""
+        delay = self._resume_at - asyncio.get_running_loop().time()
+        if delay > 0:
+            return delay
+        if self._window_end is not None:
+            now = time.time()
+            if now >= self._window_end:
+                self._window_end, self._used = None, 0
+            elif self._limit is not None and self._used >= self._limit:
+                return self._window_end - now
+        self._used += 1
+        return 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn the window from a response's headers."""
+        now = time.time()
+        window = rate_limit_window(headers, now)
+        if window is None or window.reset_at <= now:
+            return
+        self._limit = window.limit
+        if self._window_end is None or window.reset_at > self._window_end:
+            self._window_end = window.reset_at
+        elif window.reset_at < self._window_end:
+            return
+        # The provider may have counted requests we did not send (another client of the key).
+        self._used = max(self._used, window.limit - window.remaining)
 
 
 class Deadlines:
@@ -227,8 +254,7 @@ class Transport:
             raise RuntimeError("use the source in 'async with' before fetching")
         retry = 0
         while True:
-            if self.gate.remaining():
-                self.stats.rate_limit_wait += await self.gate.wait()
+            await self._wait_for_budget()
             self.stats.requests += 1
             try:
                 raw, body = await self._attempt(session, url)
@@ -241,7 +267,7 @@ class Transport:
                 raise self._transport_error(url, exc) from exc
             else:
                 response = Response(url, raw.status, raw.reason, raw.headers, body)
-                self._note_window(response)
+                self.gate.observe(response.headers)
                 if 200 <= response.status < 300:
                     return response
                 requested = self._rate_limit_pause(response)
@@ -299,10 +325,15 @@ class Transport:
             if deadlines is not None and task is not None:
                 deadlines.finish(task)
 
-    def _note_window(self, response: Response) -> None:
-        delay = exhausted_window_delay(response.headers, time.time)
-        if delay is not None:
-            self.gate.pause(min(delay, self._retry.max_rate_limit_wait))
+    async def _wait_for_budget(self) -> None:
+        """Wait while the gate holds requests back, but never longer than the cap in all."""
+        waited = 0.0
+        cap = self._retry.max_rate_limit_wait
+        while waited < cap and (wait := self.gate.take()) > 0:
+            wait = min(wait, cap - waited)
+            await asyncio.sleep(wait)
+            waited += wait
+        self.stats.rate_limit_wait += waited
 
     def _rate_limit_pause(self, response: Response) -> float | None:
         """For a 429, pause the whole source as long as asked (capped); return what was asked."""

@@ -21,11 +21,12 @@ from linkstats import (
     UnexpectedStatusError,
 )
 from linkstats._http import (
+    RateLimitWindow,
     error_for_response,
-    exhausted_window_delay,
     page_key,
     parse_error_body,
     rate_limit_delay,
+    rate_limit_window,
     same_origin,
     validate_base_url,
 )
@@ -120,14 +121,14 @@ def test_rate_limit_delay_reads_reset_and_retry_after(
     assert rate_limit_delay(headers(**values), NOW) == expected
 
 
-def test_exhausted_window_pauses_until_reset() -> None:
-    """Remaining 0 with a reset ahead means: stop until the reset."""
-    spent = headers(X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(NOW) + 2))
-    left = headers(X_RateLimit_Remaining="3", X_RateLimit_Reset=str(int(NOW) + 2))
+def test_rate_limit_window_is_read_from_the_three_headers() -> None:
+    """Limit, remaining and the reset as Unix time; nothing unless all three are there."""
+    full = headers(
+        X_RateLimit_Limit="60", X_RateLimit_Remaining="7", X_RateLimit_Reset=str(int(NOW) + 2)
+    )
 
-    assert exhausted_window_delay(spent, lambda: NOW) == 2.0
-    assert exhausted_window_delay(left, lambda: NOW) is None
-    assert exhausted_window_delay(headers(), lambda: NOW) is None
+    assert rate_limit_window(full, NOW) == RateLimitWindow(60, 7, NOW + 2)
+    assert rate_limit_window(headers(X_RateLimit_Remaining="0"), NOW) is None
 
 
 @pytest.mark.parametrize(

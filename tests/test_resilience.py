@@ -293,6 +293,24 @@ async def test_a_spent_window_is_waited_out_before_the_next_request() -> None:
     assert [r.status for r in simulator.log.requests] == [200] * len(records)
 
 
+async def test_concurrent_requests_share_the_window_budget() -> None:
+    """Tasks count their requests against the window together, so 429s do not happen.
+
+    (One could, if a request sent just before a window ends reaches the server after it.)
+    """
+    config = SimulatorConfig(rate_limit=RateLimit(limit=6, window=1.0))
+    targets = [SendGridAutomation(uid(n)) for n in range(14)]
+    async with Simulator(config) as simulator:
+        async with LinkStats(sendgrid_source(simulator), concurrency=4) as stats:
+            result = await stats.collect(targets)
+
+    assert result.ok
+    assert list(result.clicks) == [r for t in targets for r in expected(simulator.config, t)]
+    statuses = [r.status for r in simulator.log.requests]
+    assert statuses.count(200) == len(targets)
+    assert statuses.count(429) <= 1
+
+
 async def test_retries_are_logged_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
     """Each retry is logged at INFO with the URL and the reason, never the credentials."""
     async with Simulator(scripted(n1=Behavior.FLAKY)) as simulator:
