@@ -35,9 +35,9 @@ def make_converter() -> cattrs.Converter:
     """A converter whose scalars are checked, not coerced: a number is not a string."""
     converter = cattrs.Converter(detailed_validation=False)
     converter.register_structure_hook_factory(_is_optional_structure, _optional_factory(converter))
-    converter.register_structure_hook(str, _exact(str))
+    converter.register_structure_hook(str, string)
     converter.register_structure_hook(str | None, optional_string)
-    converter.register_structure_hook(int, _integer)
+    converter.register_structure_hook(int, integer)
     converter.register_structure_hook(int | None, optional_integer)
     converter.register_structure_hook(float | None, _optional_number)
     converter.register_structure_hook(datetime | None, timestamp)
@@ -83,13 +83,11 @@ def _optional_factory(converter: cattrs.Converter) -> Callable[[Any], Callable[[
     return factory
 
 
-def _exact(cls: type[T]) -> Callable[[Any, Any], T]:
-    def structure(value: Any, _: Any) -> T:
-        if type(value) is not cls:
-            raise TypeError(f"expected {cls.__name__}, got {_brief(value)}")
-        return value
-
-    return structure
+def string(value: Any, _: Any = None) -> str:
+    """A string, never coerced from anything else."""
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {_brief(value)}")
+    return value
 
 
 def optional_string(value: Any, _: Any = None) -> str | None:
@@ -99,7 +97,8 @@ def optional_string(value: Any, _: Any = None) -> str | None:
     return value
 
 
-def _integer(value: Any, _: Any) -> int:
+def integer(value: Any, _: Any = None) -> int:
+    """An integer, never coerced from anything else (a bool is not one)."""
     if type(value) is not int:
         raise TypeError(f"expected an integer, got {_brief(value)}")
     return value
@@ -107,13 +106,13 @@ def _integer(value: Any, _: Any) -> int:
 
 def optional_integer(value: Any, _: Any = None) -> int | None:
     """An integer or null, never coerced."""
-    return None if value is None else _integer(value, None)
+    return None if value is None else integer(value)
 
 
 def _optional_number(value: Any, _: Any) -> float | None:
     if value is None or type(value) is float:
         return value
-    return _integer(value, None)
+    return integer(value)
 
 
 def timestamp(value: Any, _: Any = None) -> datetime | None:

@@ -96,6 +96,7 @@ class RateLimitGate:
         self._resume_at = 0.0  # event-loop time
         self._limit: int | None = None
         self._window_end: float | None = None  # Unix time
+        self._window_header: str | None = None  # X-RateLimit-Reset of that window, verbatim
         self._used = 0
 
     def remaining(self) -> float:
@@ -117,7 +118,7 @@ class RateLimitGate:
         if self._window_end is not None:
             now = time.time()
             if now >= self._window_end:
-                self._window_end, self._used = None, 0
+                self._window_end, self._window_header, self._used = None, None, 0
             elif self._limit is not None and self._used >= self._limit:
                 return self._window_end - now
         self._used += 1
@@ -125,17 +126,22 @@ class RateLimitGate:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn the window from a response's headers."""
-        now = time.time()
-        window = rate_limit_window(headers, now)
-        if window is None or window.reset_at <= now:
+        reset = headers.get("X-RateLimit-Reset")
+        if reset is None:
             return
-        self._limit = window.limit
-        if self._window_end is None or window.reset_at > self._window_end:
-            self._window_end = window.reset_at
-        elif window.reset_at < self._window_end:
-            return
+        if reset != self._window_header:
+            now = time.time()
+            window = rate_limit_window(headers, now)
+            if window is None or window.reset_at <= now:
+                return
+            if self._window_end is not None and window.reset_at < self._window_end:
+                return
+            self._limit, self._window_end = window.limit, window.reset_at
+            self._window_header = reset
         # The provider may have counted requests we did not send (another client of the key).
-        self._used = max(self._used, window.limit - window.remaining)
+        remaining = headers.get("X-RateLimit-Remaining", "")
+        if self._limit is not None and remaining.isdigit():
+            self._used = max(self._used, self._limit - int(remaining))
 
 
 class Deadlines:

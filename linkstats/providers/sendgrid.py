@@ -11,6 +11,7 @@ as-is. Auth is ``Authorization: Bearer <key>``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import attrs
@@ -18,7 +19,15 @@ from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
 from .._models import LinkClick, Provider
-from .._parsing import make_converter, read_url, structurer
+from .._parsing import (
+    integer,
+    make_converter,
+    optional_integer,
+    optional_string,
+    read_url,
+    string,
+    structurer,
+)
 from .._source import HTTPSource, Page
 from .._validation import canonical_uuid, canonical_uuids, integer_in_range, non_empty_string
 
@@ -78,8 +87,21 @@ class AutomationLinksResponse:
     metadata: LinkTrackingMetadata | None = None
 
 
+def _structure_link(value: Any, _: object) -> AutomationLink:
+    get = value.get
+    return AutomationLink(
+        string(value["url"]),
+        integer(value["clicks"]),
+        optional_string(get("step_id")),
+        optional_integer(get("url_location")),
+    )
+
+
 def _make_structurer() -> Callable[[bytes], AutomationLinksResponse]:
+    # Rows come fifty to a page and a page is most of a response's work, so their hook is
+    # written out: generated hooks build a keyword dict for every row.
     converter = make_converter()
+    converter.register_structure_hook(AutomationLink, _structure_link)
     converter.register_structure_hook(
         LinkTrackingMetadata,
         make_dict_structure_fn(LinkTrackingMetadata, converter, self_url=override(rename="self")),

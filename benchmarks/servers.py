@@ -1,0 +1,36 @@
+"""The simulator in a process of its own, so its work does not count as the client's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+from collections.abc import Iterator
+from typing import Any
+
+from yarl import URL
+
+from linkstats.testing import Simulator, SimulatorConfig
+
+
+def _serve(options: dict[str, Any], ready: Any) -> None:
+    async def run() -> None:
+        async with Simulator(SimulatorConfig(**options)) as simulator:
+            ready.put(simulator.url.port)
+            await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def serving(**options: Any) -> Iterator[URL]:
+    """Run ``Simulator(SimulatorConfig(**options))`` in a child process; yield its origin."""
+    context = multiprocessing.get_context("spawn")
+    ready: Any = context.Queue()
+    process = context.Process(target=_serve, args=(options, ready), daemon=True)
+    process.start()
+    try:
+        yield URL.build(scheme="http", host="127.0.0.1", port=ready.get(timeout=60))
+    finally:
+        process.terminate()
+        process.join()
