@@ -20,14 +20,15 @@ from ._errors import (
     UnexpectedStatusError,
 )
 from ._facade import CollectResult, LinkStats, TargetResult
-from ._models import LinkClick, Provider
+from ._models import Campaign, LinkClick, Provider
 from ._source import HTTPSource, LinkStatsSource, Page
 from ._transport import TransportStats
 from .providers.paubox import PauboxSend, PauboxSource
-from .providers.sendgrid import SendGridAutomation, SendGridSource
+from .providers.sendgrid import SendGridAutomation, SendGridSingleSend, SendGridSource
 
 __all__ = [
     "AuthenticationError",
+    "Campaign",
     "CollectResult",
     "HTTPSource",
     "InvalidRequestError",
@@ -45,6 +46,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "SendGridAutomation",
+    "SendGridSingleSend",
     "SendGridSource",
     "ServerError",
     "TargetResult",

@@ -14,11 +14,11 @@ from collections.abc import (
 from contextlib import AsyncExitStack, aclosing
 from itertools import chain
 from types import MappingProxyType, TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 import attrs
 
-from ._models import LinkClick
+from ._models import Campaign, LinkClick
 from ._source import HTTPSource, LinkStatsSource
 from ._validation import integer_in_range
 
@@ -67,6 +67,11 @@ class TargetResult:
     def ok(self) -> bool:
         """True when the target was fetched to its last page."""
         return self.error is None
+
+
+@runtime_checkable
+class _ListsCampaigns(Protocol):
+    def discover(self) -> AsyncGenerator[Campaign, None]: ...
 
 
 @attrs.frozen
@@ -171,6 +176,20 @@ class LinkStats:
         clicks = list(chain.from_iterable(result.clicks for result in ordered if result.ok))
         failed = {result.target: result.error for result in ordered if result.error is not None}
         return CollectResult(clicks, MappingProxyType(failed))
+
+    async def discover(self) -> AsyncIterator[Campaign]:
+        """Every campaign each source can list, source after source.
+
+        Each ``Campaign`` carries the target that fetches its clicks, so
+        ``collect([campaign.target async for campaign in stats.discover()])`` is everything.
+        """
+        self._require_open()
+        for source in self._sources:
+            if isinstance(source, _ListsCampaigns):
+                # Listing requests count against the concurrency limit like any other.
+                async with self._slots, aclosing(source.discover()) as campaigns:
+                    async for campaign in campaigns:
+                        yield campaign
 
     async def _fan_out(
         self, jobs: list[_Job], produce: Callable[[_Job], AsyncGenerator[T, None]]

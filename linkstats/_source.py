@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
@@ -29,6 +30,7 @@ __all__ = ["HTTPSource", "LinkStatsSource", "Page"]
 
 TargetT = TypeVar("TargetT", bound=Hashable)
 TargetT_contra = TypeVar("TargetT_contra", bound=Hashable, contravariant=True)
+ItemT = TypeVar("ItemT")
 
 # Bodies above this size are parsed in a worker thread so the event loop keeps serving
 # other requests meanwhile; below it the hand-off costs more than it saves.
@@ -63,10 +65,10 @@ class LinkStatsSource(Protocol[TargetT_contra]):
 
 
 @attrs.frozen
-class Page:
-    """One response's records, and the provider's link to the next page if there is one."""
+class Page(Generic[ItemT]):
+    """One response's items, and the provider's link to the next page if there is one."""
 
-    clicks: list[LinkClick]
+    items: list[ItemT]
     next_link: str | None = None
 
 
@@ -131,7 +133,7 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         """The URL of the target's first page."""
 
     @abc.abstractmethod
-    def parse_page(self, target: TargetT, body: bytes) -> Page:
+    def parse_page(self, target: TargetT, body: bytes) -> Page[LinkClick]:
         """Records and next-page link from a successful response body.
 
         Raise ``ValueError`` or ``TypeError`` (or let cattrs raise) for a body that is not
@@ -144,27 +146,32 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             for click in page:
                 yield click
 
-    async def pages(self, target: TargetT) -> AsyncGenerator[list[LinkClick], None]:
+    def pages(self, target: TargetT) -> AsyncGenerator[list[LinkClick], None]:
         """The target's records a page at a time; what ``LinkStats`` consumes."""
         if not isinstance(target, self.target_types):
             names = ", ".join(cls.__name__ for cls in self.target_types)
             raise TypeError(f"{type(self).__name__} fetches {names}, not {type(target).__name__}")
-        url = self.first_url(target)
+        return self._paginate(self.first_url(target), partial(self.parse_page, target), target)
+
+    async def _paginate(
+        self, url: URL, parse: Callable[[bytes], Page[ItemT]], subject: Hashable
+    ) -> AsyncGenerator[list[ItemT], None]:
+        """Every page from ``url`` on, following next links; errors name ``subject``."""
         fetched: set[tuple[str, tuple[str, ...]]] = set()
         try:
             while True:
                 response = await self._transport.get(url)
                 if len(response.body) > _THREAD_PARSE_BYTES:
-                    page = await asyncio.to_thread(self._parse_now, target, response)
+                    page = await asyncio.to_thread(self._decode, response, parse)
                 else:
-                    page = self._parse_now(target, response)
+                    page = self._decode(response, parse)
                 if page.next_link is None:
-                    yield page.clicks
+                    yield page.items
                     return
                 url = self._next_url(url, page.next_link, fetched)
-                yield page.clicks
+                yield page.items
         except LinkStatsError as error:
-            error.target = target
+            error.target = subject
             raise
 
     def _next_url(self, url: URL, link: str, fetched: set[tuple[str, tuple[str, ...]]]) -> URL:
@@ -196,12 +203,12 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         fetched.add(key)
         return next_url
 
-    def _parse_now(self, target: TargetT, response: Response) -> Page:
+    def _decode(self, response: Response, parse: Callable[[bytes], Page[ItemT]]) -> Page[ItemT]:
         try:
             if len(response.body) < _GC_PAUSE_BYTES:
-                return self.parse_page(target, response.body)
+                return parse(response.body)
             with gc_paused():
-                return self.parse_page(target, response.body)
+                return parse(response.body)
         except _SHAPE_ERRORS as exc:
             raise ResponseFormatError(
                 f"HTTP {response.status} body from GET {response.url} "

@@ -227,6 +227,7 @@ async def test_targets_come_from_a_file_or_standard_input(
         (["--paubox-send=not-a-uuid"], "--paubox-send: 'not-a-uuid' is not a UUID"),
         (["--targets=-"], "no targets"),
         ([], "no targets"),
+        (["--sendgrid-single-send=nope"], "--sendgrid-single-send: 'nope' is not a UUID"),
         (["--sendgrid-automation=" + AUTOMATIONS[0], "--by=domain"], "argument --by"),
         (["--sendgrid-automation=" + AUTOMATIONS[0], "--format=xml"], "argument --format"),
         (
@@ -258,8 +259,8 @@ async def test_a_bad_targets_line_is_named(simulator: Simulator) -> None:
 
     assert finished.code == 2
     assert finished.stderr == (
-        "linkstats: error: standard input, line 2: unknown provider 'mailchimp'; "
-        "use paubox or sendgrid\n"
+        "linkstats: error: standard input, line 2: unknown provider 'mailchimp'; use one of "
+        "paubox, sendgrid, sendgrid-automation, sendgrid-single-send\n"
     )
 
 
@@ -274,7 +275,7 @@ async def test_missing_credentials_exit_2(simulator: Simulator) -> None:
 
     assert finished.code == 2
     assert finished.stderr == (
-        "linkstats: error: set SENDGRID_API_KEY to fetch SendGrid automations\n"
+        "linkstats: error: set SENDGRID_API_KEY to fetch SendGrid campaigns\n"
     )
 
 
@@ -396,3 +397,71 @@ async def test_progress_stays_off_a_pipe(simulator: Simulator) -> None:
 
     assert finished.code == 0
     assert finished.stderr == ""
+
+
+async def test_fetch_all_equals_fetching_the_listed_campaigns_by_hand() -> None:
+    """--all totals are exactly those of the ids `linkstats list` prints, fetched by name."""
+    async with Simulator() as simulator:
+        listed = await run(
+            "list", *base_urls(simulator), "--format=csv", environment=credentials(simulator)
+        )
+        kinds = {"send": "paubox", "automation": "sendgrid-automation"}
+        lines = [
+            f"{kinds.get(row['kind'], 'sendgrid-single-send')},{row['id']}"
+            for row in csv.DictReader(io.StringIO(listed.stdout))
+        ]
+        everything = await run(
+            "fetch", "--all", "--by=url", "--format=json", *base_urls(simulator),
+            environment=credentials(simulator),
+        )  # fmt: skip
+        by_hand = await run(
+            "fetch", "--targets=-", "--by=url", "--format=json", *base_urls(simulator),
+            environment=credentials(simulator), stdin="\n".join(lines),
+        )  # fmt: skip
+
+    assert listed.code == everything.code == by_hand.code == 0
+    assert {line.split(",")[0] for line in lines} == {
+        "paubox",
+        "sendgrid-automation",
+        "sendgrid-single-send",
+    }
+    assert json.loads(everything.stdout) == json.loads(by_hand.stdout)
+    assert json.loads(everything.stdout)
+
+
+async def test_list_shows_every_campaign_with_its_details() -> None:
+    """One row per campaign: provider, kind, id, and what the provider said of it."""
+    async with Simulator() as simulator:
+        finished = await run(
+            "list", *base_urls(simulator), "--format=json", environment=credentials(simulator)
+        )
+
+    rows = json.loads(finished.stdout)
+    assert finished.code == 0
+    assert {row["provider"] for row in rows} == {"paubox", "sendgrid"}
+    assert {row["kind"] for row in rows} == {"send", "automation", "single-send"}
+    assert all(row["name"] and row["sent_at"] for row in rows if row["provider"] == "paubox")
+
+
+async def test_list_with_a_refused_key_exits_2() -> None:
+    """A listing the provider refuses for its key is a credential error."""
+    async with Simulator() as simulator:
+        finished = await run(
+            "list", *base_urls(simulator), environment={"SENDGRID_API_KEY": "SG.wrong"}
+        )
+
+    assert finished.code == 2
+    assert "HTTP 401" in finished.stderr
+
+
+async def test_a_failing_listing_exits_1_with_the_providers_words() -> None:
+    """A listing that keeps failing is reported in one line; nothing is fetched."""
+    async with Simulator(SimulatorConfig(listing_behavior=Behavior.NOT_FOUND)) as simulator:
+        finished = await run(
+            "fetch", "--all", *base_urls(simulator), environment=credentials(simulator)
+        )
+
+    assert finished.code == 1
+    assert finished.stderr.startswith("linkstats: error: ")
+    assert "HTTP 404" in finished.stderr
+    assert finished.stdout == ""

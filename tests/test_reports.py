@@ -139,6 +139,8 @@ def test_to_dict_gives_plain_values() -> None:
         "opened_at": OPENED,
         "step_id": None,
         "url_location": None,
+        "ab_variation": None,
+        "ab_phase": None,
     }
     assert type(to_dict(CLICKS[0])["provider"]) is str
 

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,7 @@ from yarl import URL
 
 from linkstats.testing import (
     SIMULATOR_STATE,
+    SUBSCRIPTION_LIST_NAMES,
     URL_POOL,
     Behavior,
     Faults,
@@ -36,15 +37,25 @@ from linkstats.testing import (
     Simulator,
     SimulatorConfig,
     make_app,
+    paubox_send_ids,
+    paubox_sends_table,
     paubox_tracking_links,
+    paubox_tracking_links_by_unique_link,
+    sendgrid_automation_ids,
     sendgrid_automation_links,
+    sendgrid_automation_list,
     sendgrid_automation_steps,
+    sendgrid_single_send_ids,
+    sendgrid_single_send_links,
+    sendgrid_single_send_list,
+    sendgrid_single_send_variations,
 )
 
 # The examples in the providers' own references.
 SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
 AUTOMATION_ID = "f15982c1-a82c-4e87-a6b2-a4a63b4b7644"
 OTHER_ID = "00000000-0000-4000-8000-000000000001"
+SINGLE_SEND_ID = "6f6c2e3d-1b8a-4d5e-9f2a-3c4b5d6e7f80"
 
 PAUBOX_AUTH = {"authorization": "Token token=paubox-demo-key"}
 SENDGRID_AUTH = {"Authorization": "Bearer SG.demo-key"}
@@ -54,9 +65,29 @@ RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit
 ENDLESS_WINDOW = 1e9
 
 Query = Mapping[str, str] | Sequence[tuple[str, str]]
+ListingFunction = Callable[[SimulatorConfig], list[dict[str, Any]]]
+IdsFunction = Callable[[SimulatorConfig], tuple[str, ...]]
 
 # ISO-8601 with optional fractional seconds (group 1) and a zone (group 2).
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+|)(Z|[+-]\d\d:\d\d)")
+# As Rails renders a UTC timestamp.
+UTC_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+# The twelve required integers of SendGrid's `Metrics`.
+METRICS = {
+    "bounce_drops",
+    "bounces",
+    "clicks",
+    "delivered",
+    "invalid_emails",
+    "opens",
+    "requests",
+    "spam_report_drops",
+    "spam_reports",
+    "unique_clicks",
+    "unique_opens",
+    "unsubscribes",
+}
 
 
 @attrs.frozen
@@ -83,7 +114,27 @@ def tracking_links_url(sim: Simulator, username: str = "demo") -> URL:
 
 
 def automation_links_url(sim: Simulator, automation_id: str = AUTOMATION_ID) -> URL:
-    return sim.sendgrid_base_url / "v3/marketing/stats/automations" / automation_id / "links"
+    return automations_url(sim) / automation_id / "links"
+
+
+def automations_url(sim: Simulator) -> URL:
+    return sim.sendgrid_base_url / "v3/marketing/stats/automations"
+
+
+def single_sends_url(sim: Simulator) -> URL:
+    return sim.sendgrid_base_url / "v3/marketing/stats/singlesends"
+
+
+def single_send_links_url(sim: Simulator, single_send_id: str = SINGLE_SEND_ID) -> URL:
+    return single_sends_url(sim) / single_send_id / "links"
+
+
+def sends_table_url(sim: Simulator) -> URL:
+    return sim.paubox_base_url / "demo/analytics/campaign_mailing_sends_table"
+
+
+def unique_links_url(sim: Simulator) -> URL:
+    return sim.paubox_base_url / "demo/analytics/tracking_links_by_unique_link"
 
 
 async def get(
@@ -123,16 +174,40 @@ async def get_sendgrid(
     return await get(session, url, params=params, headers=headers)
 
 
-async def all_pages(
-    session: aiohttp.ClientSession, sim: Simulator, params: Query
+async def follow_pages(
+    session: aiohttp.ClientSession, url: URL, params: Query | None = None
 ) -> list[dict[str, Any]]:
-    """Follow `_metadata.next` from the first page to the last, returning every page body."""
-    pages = [(await get_sendgrid(session, sim, params)).json()]
+    """Follow `_metadata.next` from the first page at `url` to the last, returning every body."""
+    first = await get(session, url, params=params, headers=SENDGRID_AUTH)
+    assert first.status == 200
+    pages = [first.json()]
     while "next" in pages[-1]["_metadata"]:
         answer = await get(session, pages[-1]["_metadata"]["next"], headers=SENDGRID_AUTH)
         assert answer.status == 200
         pages.append(answer.json())
     return pages
+
+
+async def all_pages(
+    session: aiohttp.ClientSession, sim: Simulator, params: Query
+) -> list[dict[str, Any]]:
+    """Every page of the example automation's links for `params`."""
+    return await follow_pages(session, automation_links_url(sim), params)
+
+
+def results_of(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `results` rows of every page, in page order."""
+    return [row for page in pages for row in page["results"]]
+
+
+def assert_chained(pages: list[dict[str, Any]], first_url: URL) -> None:
+    """Page 1 is `first_url`; each next is the following page's self and each prev the last's."""
+    assert pages[0]["_metadata"]["self"] == str(first_url)
+    assert "prev" not in pages[0]["_metadata"]
+    for earlier, later in itertools.pairwise(pages):
+        assert earlier["_metadata"]["next"] == later["_metadata"]["self"]
+        assert later["_metadata"]["prev"] == earlier["_metadata"]["self"]
+        assert URL(earlier["_metadata"]["next"]).origin() == first_url.origin()
 
 
 def sendgrid_400(field: str, message: str, expected: str, error_id: str) -> dict[str, Any]:
@@ -405,6 +480,317 @@ async def test_wrong_method_is_405_in_the_provider_shape(session: aiohttp.Client
     assert body["errors"] == [{"field": None, "message": "method not allowed"}]
 
 
+# Paubox: GET /analytics/campaign_mailing_sends_table
+
+
+async def test_sends_table_lists_the_accounts_sends_in_one_body(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`data[]` of `{id, marketing_email_id, campaign_mailing_id, ..._created_at, sent_at, ...}`."""
+    config = SimulatorConfig()
+    async with Simulator(config) as sim:
+        answer = await get(session, sends_table_url(sim), headers=PAUBOX_AUTH)
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    rows = answer.json()["data"]
+    assert rows == paubox_sends_table(config)
+    assert {row["id"] for row in rows} == set(paubox_send_ids(config))
+    assert len(rows) == 25
+    for row in rows:
+        assert list(row) == [
+            "id",
+            "marketing_email_id",
+            "campaign_mailing_id",
+            "campaign_mailing_created_at",
+            "sent_at",
+            "subscription_list_name",
+        ]
+        assert UTC_TIMESTAMP.fullmatch(row["sent_at"])
+        assert UTC_TIMESTAMP.fullmatch(row["campaign_mailing_created_at"])
+        assert row["campaign_mailing_created_at"] < row["sent_at"]
+        assert row["subscription_list_name"] in SUBSCRIPTION_LIST_NAMES
+    assert len({row["marketing_email_id"] for row in rows} | {row["id"] for row in rows}) == 50
+    # Non-ASCII list names arrive as UTF-8, without escapes.
+    assert any(not row["subscription_list_name"].isascii() for row in rows)
+    assert "—".encode() in answer.body
+
+
+async def test_sends_table_default_order_is_sent_at_descending(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Without `order_by` and `order`: the latest send first."""
+    async with Simulator() as sim:
+        rows = (await get(session, sends_table_url(sim), headers=PAUBOX_AUTH)).json()["data"]
+    sent = [row["sent_at"] for row in rows]
+    assert sent == sorted(sent, reverse=True)
+    assert rows == paubox_sends_table(SimulatorConfig(), order_by="sent_at", order="desc")
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(
+    "order_by", ["sent_at", "campaign_mailing_created_at", "subscription_list_name"]
+)
+async def test_sends_table_sorts_by_order_by_and_order(
+    session: aiohttp.ClientSession, order_by: str, order: str
+) -> None:
+    """`order_by` names a column of the table, `order` its direction."""
+    config = SimulatorConfig(seed=4)
+    async with Simulator(config) as sim:
+        answer = await get(
+            session,
+            sends_table_url(sim),
+            params={"order_by": order_by, "order": order},
+            headers=PAUBOX_AUTH,
+        )
+    rows = answer.json()["data"]
+    assert rows == paubox_sends_table(config, order_by=order_by, order=order)
+    served = [row[order_by] for row in rows]
+    assert served == sorted(served, reverse=order == "desc")
+
+
+@pytest.mark.parametrize(
+    ("search", "matches"),
+    [
+        ("PATIENT", {"Patients — Spring 2024", "Praxis Müller: Patienten"}),
+        ("clínica", {"Pacientes — Clínica Norte"}),
+        ("お知らせ", {"患者さまへのお知らせ"}),
+        ("no such list", set()),
+    ],
+)
+async def test_sends_table_search_matches_list_names_case_insensitively(
+    session: aiohttp.ClientSession, search: str, matches: set[str]
+) -> None:
+    """`search` keeps the sends whose list name contains it, ignoring case, in table order."""
+    config = SimulatorConfig(seed=4)
+    async with Simulator(config) as sim:
+        answer = await get(
+            session, sends_table_url(sim), params={"search": search}, headers=PAUBOX_AUTH
+        )
+    rows = answer.json()["data"]
+    everything = paubox_sends_table(config)
+    assert rows == [row for row in everything if row["subscription_list_name"] in matches]
+    assert rows == paubox_sends_table(config, search=search)
+    assert bool(rows) == bool(matches)
+
+
+async def test_sends_table_empty_search_keeps_every_send(session: aiohttp.ClientSession) -> None:
+    """An empty `search` filters nothing."""
+    async with Simulator() as sim:
+        answer = await get(
+            session, sends_table_url(sim), params={"search": ""}, headers=PAUBOX_AUTH
+        )
+    assert answer.json()["data"] == paubox_sends_table(SimulatorConfig())
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "parameter", "expected"),
+    [
+        (
+            {"order_by": "created_at"},
+            "order_by must be one of sent_at, campaign_mailing_created_at, subscription_list_name",
+            "order_by",
+            "sent_at, campaign_mailing_created_at, subscription_list_name",
+        ),
+        ({"order": "newest"}, "order must be asc or desc", "order", "asc or desc"),
+    ],
+)
+async def test_sends_table_invalid_values_are_422(
+    session: aiohttp.ClientSession,
+    query: dict[str, str],
+    message: str,
+    parameter: str,
+    expected: str,
+) -> None:
+    """Unknown sort columns and directions are 422 in Paubox's `Error` shape."""
+    async with Simulator() as sim:
+        answer = await get(session, sends_table_url(sim), params=query, headers=PAUBOX_AUTH)
+    assert answer.status == 422
+    assert answer.json() == {
+        "error": message,
+        "code": "unprocessable_entity",
+        "details": {"parameter": parameter, "expected": expected},
+    }
+
+
+async def test_sends_table_lists_the_configured_sends(session: aiohttp.ClientSession) -> None:
+    """`paubox_send_ids` names the account's sends; their send times are their links' times."""
+    config = SimulatorConfig(paubox_send_ids=(SEND_ID.upper(), OTHER_ID))
+    async with Simulator(config) as sim:
+        rows = (await get(session, sends_table_url(sim), headers=PAUBOX_AUTH)).json()["data"]
+    assert {row["id"] for row in rows} == {SEND_ID, OTHER_ID}
+    for row in rows:
+        links = paubox_tracking_links(config, row["id"], order_by="created_at", order="asc")
+        first_created = datetime.fromisoformat(links[0]["attributes"]["created_at"])
+        assert datetime.fromisoformat(row["sent_at"]) == first_created
+
+
+# Paubox: GET /analytics/tracking_links_by_unique_link
+
+
+async def test_unique_link_totals_sum_the_tracking_links(session: aiohttp.ClientSession) -> None:
+    """One row per link of the email; `clicked` sums its tracking rows, missing or null as 0."""
+    config = SimulatorConfig(deliveries_per_send=(30, 30), links_per_email=(6, 6))
+    query = {"campaign_mailing_send_id": SEND_ID}
+    async with Simulator(config) as sim:
+        answer = await get(session, unique_links_url(sim), params=query, headers=PAUBOX_AUTH)
+        tracking = await get_paubox(session, sim, {**query, "order": "asc"})
+    assert answer.status == 200
+    rows = answer.json()["data"]
+    assert rows == paubox_tracking_links_by_unique_link(config, SEND_ID)
+    assert [row["html_id"] for row in rows] == [f"link-{index}" for index in range(6)]
+    assert all(set(row) == {"html_id", "target_url", "clicked"} for row in rows)
+    # Rows come delivery by delivery in the email's link order, so a row's position names its
+    # link even where it lacks `target_url`.
+    attributes = [row["attributes"] for row in tracking.json()["data"]]
+    assert any("target_url" not in item for item in attributes)
+    assert any(item.get("clicked", 0) is None or "clicked" not in item for item in attributes)
+    sums = [0] * 6
+    for position, item in enumerate(attributes):
+        sums[position % 6] += item.get("clicked") or 0
+        if item.get("target_url") is not None:
+            assert item["target_url"] == rows[position % 6]["target_url"]
+        if "html_id" in item:
+            assert item["html_id"] == rows[position % 6]["html_id"]
+    assert [row["clicked"] for row in rows] == sums
+    assert sum(sums) > 0
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ({}, 400, "param is missing or the value is empty: campaign_mailing_send_id"),
+        (
+            {"campaign_mailing_send_id": ""},
+            400,
+            "param is missing or the value is empty: campaign_mailing_send_id",
+        ),
+        ({"campaign_mailing_send_id": "1308ab8d"}, 422, "campaign_mailing_send_id must be a UUID"),
+    ],
+)
+async def test_unique_link_totals_validate_the_send_id_as_tracking_links_do(
+    session: aiohttp.ClientSession, query: dict[str, str], status: int, message: str
+) -> None:
+    """A missing send id is 400, a malformed one 422, in Paubox's `Error` shape."""
+    async with Simulator() as sim:
+        answer = await get(session, unique_links_url(sim), params=query, headers=PAUBOX_AUTH)
+    assert answer.status == status
+    assert answer.json() == {
+        "error": message,
+        "code": "bad_request" if status == 400 else "unprocessable_entity",
+        "details": {"parameter": "campaign_mailing_send_id", "expected": "a UUID"},
+    }
+
+
+@pytest.mark.parametrize("path", ["campaign_mailing_sends_table", "tracking_links_by_unique_link"])
+@pytest.mark.parametrize(
+    ("username", "headers"),
+    [("demo", {}), ("demo", {"authorization": "Token token=wrong"}), ("other", PAUBOX_AUTH)],
+)
+async def test_paubox_analytics_refuse_a_wrong_key_or_username_with_401(
+    session: aiohttp.ClientSession, path: str, username: str, headers: dict[str, str]
+) -> None:
+    """The same 401 as tracking_links, before the query is looked at."""
+    async with Simulator() as sim:
+        url = sim.paubox_base_url / username / "analytics" / path
+        answer = await get(
+            session, url, params={"campaign_mailing_send_id": SEND_ID}, headers=headers
+        )
+    assert answer.status == 401
+    assert answer.json() == {
+        "error": "invalid API key or username",
+        "code": "unauthorized",
+        "details": {},
+    }
+
+
+async def test_unique_link_totals_meet_the_sends_behaviour(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Behaviours keyed by a send id apply to its per-link totals too."""
+    config = SimulatorConfig(behaviors={SEND_ID: Behavior.FLAKY}, flaky_failures=1)
+    query = {"campaign_mailing_send_id": SEND_ID}
+    async with Simulator(config) as sim:
+        statuses = [
+            (await get(session, unique_links_url(sim), params=query, headers=PAUBOX_AUTH)).status
+            for _ in range(2)
+        ]
+    assert statuses == [503, 200]
+
+
+# Paubox: the newer base URL without username, /v1/marketing
+
+
+async def test_paubox_marketing_base_url_serves_the_same_endpoints(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`https://api.paubox.com/v1/marketing` publishes the same paths, without a username."""
+    send = {"campaign_mailing_send_id": SEND_ID}
+    async with Simulator() as sim:
+        answers = {}
+        for base in (sim.paubox_base_url / "demo", sim.paubox_marketing_base_url):
+            answers[base.path] = [
+                await get(session, base / "tracking_links", params=send, headers=PAUBOX_AUTH),
+                await get(
+                    session,
+                    base / "analytics/campaign_mailing_sends_table",
+                    params={"order": "asc"},
+                    headers=PAUBOX_AUTH,
+                ),
+                await get(
+                    session,
+                    base / "analytics/tracking_links_by_unique_link",
+                    params=send,
+                    headers=PAUBOX_AUTH,
+                ),
+            ]
+        providers = {record.path: record.provider for record in sim.log.requests}
+    orca, marketing = answers["/v1/orca/demo"], answers["/v1/marketing"]
+    assert [answer.status for answer in marketing] == [200, 200, 200]
+    assert [answer.body for answer in marketing] == [answer.body for answer in orca]
+    assert set(providers.values()) == {"paubox"}
+    assert "/v1/marketing/analytics/tracking_links_by_unique_link" in providers
+
+
+async def test_paubox_marketing_base_url_checks_the_key_only(
+    session: aiohttp.ClientSession,
+) -> None:
+    """No username in the path, so a wrong key is "invalid API key"; unknown paths are 404."""
+    async with Simulator() as sim:
+        refused = await get(
+            session,
+            sim.paubox_marketing_base_url / "tracking_links",
+            params={"campaign_mailing_send_id": SEND_ID},
+            headers={"authorization": "Token token=wrong"},
+        )
+        unknown = await get(
+            session, sim.paubox_marketing_base_url / "campaigns", headers=PAUBOX_AUTH
+        )
+    assert refused.status == 401
+    assert refused.json() == {"error": "invalid API key", "code": "unauthorized", "details": {}}
+    assert unknown.status == 404
+    assert unknown.json() == {"error": "not found", "code": "not_found", "details": {}}
+
+
+async def test_both_paubox_base_urls_share_one_rate_limit_window(
+    session: aiohttp.ClientSession,
+) -> None:
+    """One key, one budget, whichever base URL a request uses."""
+    limit = RateLimit(limit=1, window=ENDLESS_WINDOW)
+    async with Simulator(SimulatorConfig(paubox_rate_limit=limit)) as sim:
+        first = await get_paubox(session, sim)
+        second = await get(
+            session,
+            sim.paubox_marketing_base_url / "analytics/campaign_mailing_sends_table",
+            headers=PAUBOX_AUTH,
+        )
+    assert (first.status, second.status) == (200, 429)
+    assert second.json() == {
+        "error": "too many requests",
+        "code": "too_many_requests",
+        "details": {},
+    }
+
+
 # SendGrid: GET /v3/marketing/stats/automations/{id}/links
 
 
@@ -650,6 +1036,462 @@ async def test_unknown_paths_are_404_in_sendgrid_shape(session: aiohttp.ClientSe
         assert body == {"errors": [{"field": None, "message": "not found"}], "id": body["id"]}
     assert "X-RateLimit-Limit" in sendgrid.headers
     assert "X-RateLimit-Limit" not in neither.headers
+
+
+# SendGrid: GET /v3/marketing/stats/automations and /v3/marketing/stats/singlesends
+
+
+@pytest.mark.parametrize(
+    ("listing", "list_rows"),
+    [("automations", sendgrid_automation_list), ("singlesends", sendgrid_single_send_list)],
+)
+async def test_listings_page_to_the_end_with_absolute_links(
+    session: aiohttp.ClientSession, listing: str, list_rows: ListingFunction
+) -> None:
+    """`AutomationsResponse`/`SinglesendsResponse` pages, chained by `_metadata.next` and `prev`."""
+    config = SimulatorConfig()
+    expected = list_rows(config)
+    async with Simulator(config) as sim:
+        url = sim.sendgrid_base_url / "v3/marketing/stats" / listing
+        pages = await follow_pages(session, url, {"page_size": "7"})
+    assert len(pages) == math.ceil(len(expected) / 7) > 2
+    assert results_of(pages) == expected
+    assert {page["_metadata"]["count"] for page in pages} == {len(expected)}
+    assert all(set(page) == {"results", "_metadata"} for page in pages)
+    assert_chained(pages, url.with_query(page_size="7"))
+    assert all(len(page["results"]) == 7 for page in pages[:-1])
+
+
+async def test_automation_listing_rows_follow_the_spec(session: aiohttp.ClientSession) -> None:
+    """Each row: the id, aggregation "total", step_id "all" and all twelve `Metrics`."""
+    config = SimulatorConfig()
+    async with Simulator(config) as sim:
+        rows = results_of(await follow_pages(session, automations_url(sim), {"page_size": "50"}))
+    assert [row["id"] for row in rows] == list(sendgrid_automation_ids(config))
+    assert len(rows) == 30
+    for row in rows:
+        assert set(row) == {"id", "aggregation", "step_id", "stats"}
+        assert (row["aggregation"], row["step_id"]) == ("total", "all")
+        assert set(row["stats"]) == METRICS
+        assert all(type(value) is int for value in row["stats"].values())
+
+
+async def test_single_send_listing_rows_follow_the_spec(session: aiohttp.ClientSession) -> None:
+    """Each row: the id, ab_variation and ab_phase "all", aggregation "total" and `Metrics`."""
+    config = SimulatorConfig()
+    async with Simulator(config) as sim:
+        rows = results_of(await follow_pages(session, single_sends_url(sim), {"page_size": "50"}))
+    assert [row["id"] for row in rows] == list(sendgrid_single_send_ids(config))
+    assert len(rows) == 20
+    for row in rows:
+        assert set(row) == {"id", "ab_variation", "ab_phase", "aggregation", "stats"}
+        assert (row["ab_variation"], row["ab_phase"], row["aggregation"]) == ("all", "all", "total")
+        assert set(row["stats"]) == METRICS
+
+
+async def test_listings_default_page_size_is_25(session: aiohttp.ClientSession) -> None:
+    """`page_size` "default: 25", as for the links endpoints."""
+    async with Simulator() as sim:
+        body = (await get(session, automations_url(sim), headers=SENDGRID_AUTH)).json()
+    assert body["_metadata"]["count"] == 30
+    assert len(body["results"]) == 25
+    assert URL(body["_metadata"]["next"]).query["page_size"] == "25"
+
+
+@pytest.mark.parametrize(
+    ("listing", "filter_name", "account_ids"),
+    [
+        ("automations", "automation_ids", sendgrid_automation_ids),
+        ("singlesends", "singlesend_ids", sendgrid_single_send_ids),
+    ],
+)
+async def test_listing_filter_keeps_the_accounts_ids_in_listing_order(
+    session: aiohttp.ClientSession, listing: str, filter_name: str, account_ids: IdsFunction
+) -> None:
+    """One comma-separated value; ids the account lacks match nothing; case does not matter."""
+    listed = account_ids(SimulatorConfig())
+    chosen = f"{listed[5]},{OTHER_ID},{listed[2].upper()}"
+    async with Simulator() as sim:
+        url = sim.sendgrid_base_url / "v3/marketing/stats" / listing
+        pages = await follow_pages(session, url, {filter_name: chosen, "page_size": "1"})
+    assert [row["id"] for row in results_of(pages)] == [listed[2], listed[5]]
+    assert pages[0]["_metadata"]["count"] == 2
+    assert URL(pages[0]["_metadata"]["next"]).query[filter_name] == chosen
+
+
+async def test_account_listings_come_from_the_config(session: aiohttp.ClientSession) -> None:
+    """Configured ids are listed in their order, in lower case; an empty account lists nothing."""
+    first, second = OTHER_ID, AUTOMATION_ID.upper()
+    config = SimulatorConfig(automation_ids=(first, second), single_send_ids=())
+    async with Simulator(config) as sim:
+        automations = (await get(session, automations_url(sim), headers=SENDGRID_AUTH)).json()
+        single_sends = (await get(session, single_sends_url(sim), headers=SENDGRID_AUTH)).json()
+        empty_self = str(single_sends_url(sim).with_query(page_size="25"))
+    assert [row["id"] for row in automations["results"]] == [first, AUTOMATION_ID]
+    assert sendgrid_automation_ids(config) == (first, AUTOMATION_ID)
+    assert single_sends == {"results": [], "_metadata": {"self": empty_self, "count": 0}}
+
+
+def test_listings_drawn_from_the_seed_are_distinct_uuids_per_seed() -> None:
+    """Without configured ids: 30 automations, 20 single sends, 25 Paubox sends, per seed."""
+    drawn = SimulatorConfig(seed=1)
+    assert len(set(sendgrid_automation_ids(drawn))) == 30
+    assert len(set(sendgrid_single_send_ids(drawn))) == 20
+    assert len(set(paubox_send_ids(drawn))) == 25
+    assert sendgrid_automation_ids(drawn) == sendgrid_automation_ids(SimulatorConfig(seed=1))
+    assert sendgrid_automation_ids(drawn) != sendgrid_automation_ids(SimulatorConfig(seed=2))
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", send_id) for send_id in paubox_send_ids(drawn))
+
+
+async def test_automation_listing_clicks_are_the_sum_of_its_links(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`stats.clicks` of an automation equals the clicks its links endpoint reports."""
+    config = SimulatorConfig()
+    async with Simulator(config) as sim:
+        rows = results_of(await follow_pages(session, automations_url(sim), {"page_size": "50"}))
+        first_links = await follow_pages(session, automation_links_url(sim, rows[0]["id"]))
+    assert rows[0]["stats"]["clicks"] == first_links[0]["total_clicks"] > 0
+    for row in rows:
+        links = sendgrid_automation_links(config, row["id"])
+        assert row["stats"]["clicks"] == sum(link["clicks"] for link in links)
+
+
+async def test_single_send_listing_clicks_are_the_sum_of_its_links(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`stats.clicks` of a single send equals the clicks its links endpoint reports."""
+    config = SimulatorConfig()
+    async with Simulator(config) as sim:
+        rows = results_of(await follow_pages(session, single_sends_url(sim), {"page_size": "50"}))
+        first_links = await follow_pages(session, single_send_links_url(sim, rows[0]["id"]))
+    assert rows[0]["stats"]["clicks"] == first_links[0]["total_clicks"] > 0
+    for row in rows:
+        links = sendgrid_single_send_links(config, row["id"])
+        assert row["stats"]["clicks"] == sum(link["clicks"] for link in links)
+
+
+def test_listing_metrics_are_plausible() -> None:
+    """requests >= delivered >= opens >= unique_opens >= unique_clicks, and clicks >= unique."""
+    config = SimulatorConfig(seed=5)
+    for row in sendgrid_automation_list(config) + sendgrid_single_send_list(config):
+        stats = row["stats"]
+        assert stats["requests"] >= stats["delivered"] >= stats["opens"]
+        assert stats["opens"] >= stats["unique_opens"] >= stats["unique_clicks"] >= 0
+        assert stats["clicks"] >= stats["unique_clicks"]
+        assert (stats["clicks"] > 0) == (stats["unique_clicks"] > 0)
+        assert stats["bounces"] >= stats["bounce_drops"]
+
+
+def listing_400_cases() -> list[tuple[str, Query, str, str, str]]:
+    """Each refused listing query with its field, message and help, for both listings."""
+    cases: list[tuple[str, Query, str, str, str]] = []
+    for listing, name in (("automations", "automation_ids"), ("singlesends", "singlesend_ids")):
+        too_few_or_many = f"{name} must list 1 to 25 ids"
+        ids_expected = "one comma-separated list of 1 to 25 ids"
+        repeated = f"{name} must be one comma-separated value, not a repeated key"
+        cases += [
+            (
+                listing,
+                [(name, OTHER_ID), (name, AUTOMATION_ID)],
+                name,
+                repeated,
+                f"one {name} parameter",
+            ),
+            (listing, {name: ""}, name, too_few_or_many, ids_expected),
+            (listing, {name: f"{OTHER_ID},,{AUTOMATION_ID}"}, name, too_few_or_many, ids_expected),
+            (listing, {name: ",".join([OTHER_ID] * 26)}, name, too_few_or_many, ids_expected),
+            (
+                listing,
+                {"page_size": "51"},
+                "page_size",
+                "page_size must be an integer from 1 to 50",
+                "an integer from 1 to 50",
+            ),
+            (
+                listing,
+                {"page_token": "b2Zmc2V0Ojk5OTk"},
+                "page_token",
+                "invalid page_token",
+                "a _metadata.next link",
+            ),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize(("listing", "query", "field", "message", "expected"), listing_400_cases())
+async def test_listing_invalid_requests_are_400(
+    session: aiohttp.ClientSession,
+    listing: str,
+    query: Query,
+    field: str,
+    message: str,
+    expected: str,
+) -> None:
+    """`minItems: 1`, `maxItems: 25`, `explode: false`, page bounds and tokens, as `Stats400`."""
+    async with Simulator() as sim:
+        url = sim.sendgrid_base_url / "v3/marketing/stats" / listing
+        answer = await get(session, url, params=query, headers=SENDGRID_AUTH)
+    assert answer.status == 400
+    body = answer.json()
+    assert body == sendgrid_400(field, message, expected, body["id"])
+
+
+async def test_listing_accepts_25_ids(session: aiohttp.ClientSession) -> None:
+    """`maxItems: 25` is a bound, not a limit past it."""
+    listed = sendgrid_automation_ids(SimulatorConfig())[:25]
+    async with Simulator() as sim:
+        answer = await get(
+            session,
+            automations_url(sim),
+            params={"automation_ids": ",".join(listed), "page_size": "50"},
+            headers=SENDGRID_AUTH,
+        )
+    assert answer.status == 200
+    assert [row["id"] for row in answer.json()["results"]] == list(listed)
+
+
+@pytest.mark.parametrize("listing", ["automations", "singlesends"])
+async def test_listings_refuse_a_wrong_key_with_401(
+    session: aiohttp.ClientSession, listing: str
+) -> None:
+    """401 `authorization required`, with the rate-limit headers every SendGrid answer carries."""
+    async with Simulator() as sim:
+        url = sim.sendgrid_base_url / "v3/marketing/stats" / listing
+        answer = await get(session, url, headers={"Authorization": "Bearer SG.wrong"})
+    assert answer.status == 401
+    assert answer.json() == {"errors": [{"field": None, "message": "authorization required"}]}
+    assert all(name in answer.headers for name in RATE_LIMIT_HEADERS)
+
+
+# SendGrid: GET /v3/marketing/stats/singlesends/{id}/links
+
+# Every single send of this config is A/B tested with three variations of eight links.
+AB_TESTED = SimulatorConfig(variations_per_single_send=(3, 3), links_per_variation=(8, 8))
+
+
+async def test_single_send_links_page_to_the_end_with_absolute_links(
+    session: aiohttp.ClientSession,
+) -> None:
+    """`SinglesendsLinkStatsResponse`: results, total_clicks and `_metadata` as for automations."""
+    query = {"group_by": "ab_variation,ab_phase", "page_size": "4"}
+    expected = sendgrid_single_send_links(
+        AB_TESTED, SINGLE_SEND_ID, group_by=("ab_variation", "ab_phase")
+    )
+    async with Simulator(AB_TESTED) as sim:
+        pages = await follow_pages(session, single_send_links_url(sim), query)
+        first_url = single_send_links_url(sim).with_query(query)
+    assert len(pages) == math.ceil(len(expected) / 4) > 2
+    assert results_of(pages) == expected
+    assert {page["total_clicks"] for page in pages} == {sum(row["clicks"] for row in expected)}
+    assert {page["_metadata"]["count"] for page in pages} == {len(expected)}
+    assert_chained(pages, first_url)
+    for page in pages[1:]:
+        assert URL(page["_metadata"]["self"]).query["group_by"] == "ab_variation,ab_phase"
+    for row in expected:
+        assert set(row) == {"url", "url_location", "ab_variation", "ab_phase", "clicks"}
+        assert row["clicks"] >= 1  # "clicks": {"minimum": 1}
+        assert row["url"] in URL_POOL
+
+
+def regroup(
+    cells: list[dict[str, Any]],
+    group_by: Sequence[str],
+    ab_variation_id: str | None,
+    ab_phase_id: str | None,
+) -> dict[tuple[str, int, str, str], int]:
+    """What the spec says a query serves, worked out from the fully grouped rows."""
+    totals: dict[tuple[str, int, str, str], int] = {}
+    for cell in cells:
+        if ab_variation_id not in (None, cell["ab_variation"]):
+            continue
+        if ab_phase_id not in (None, cell["ab_phase"]):
+            continue
+        variation = cell["ab_variation"] if "ab_variation" in group_by else ab_variation_id
+        phase = cell["ab_phase"] if "ab_phase" in group_by else ab_phase_id
+        key = (cell["url"], cell["url_location"], variation or "all", phase or "all")
+        totals[key] = totals.get(key, 0) + cell["clicks"]
+    return totals
+
+
+@pytest.mark.parametrize(
+    "group_by", [(), ("ab_variation",), ("ab_phase",), ("ab_phase", "ab_variation")]
+)
+@pytest.mark.parametrize("filter_variation", [False, True])
+@pytest.mark.parametrize("ab_phase_id", [None, "test", "send"])
+async def test_single_send_links_group_and_filter(
+    session: aiohttp.ClientSession,
+    group_by: tuple[str, ...],
+    filter_variation: bool,
+    ab_phase_id: str | None,
+) -> None:
+    """Fields not grouped by are summed as "all", or reported as the value their filter kept."""
+    cells = sendgrid_single_send_links(
+        AB_TESTED, SINGLE_SEND_ID, group_by=("ab_variation", "ab_phase")
+    )
+    # The winning variation, the one sent in both phases.
+    winner = next(cell["ab_variation"] for cell in cells if cell["ab_phase"] == "send")
+    ab_variation_id = winner if filter_variation else None
+    query = {"page_size": "50"}
+    if group_by:
+        query["group_by"] = ",".join(group_by)
+    if ab_variation_id is not None:
+        query["ab_variation_id"] = ab_variation_id
+    if ab_phase_id is not None:
+        query["ab_phase_id"] = ab_phase_id
+    async with Simulator(AB_TESTED) as sim:
+        pages = await follow_pages(session, single_send_links_url(sim), query)
+    rows = results_of(pages)
+    assert rows == sendgrid_single_send_links(
+        AB_TESTED,
+        SINGLE_SEND_ID,
+        group_by=group_by,
+        ab_variation_id=ab_variation_id,
+        ab_phase_id=ab_phase_id,
+    )
+    expected = regroup(cells, group_by, ab_variation_id, ab_phase_id)
+    served = {
+        (row["url"], row["url_location"], row["ab_variation"], row["ab_phase"]): row["clicks"]
+        for row in rows
+    }
+    assert served == expected
+    assert len(rows) == len(expected) > 0
+    assert pages[0]["total_clicks"] == sum(expected.values())
+
+
+async def test_ab_test_sends_every_variation_in_test_and_the_winner_alone(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Phases `test` and `send`: all variations go to the test sample, one to the rest."""
+    variations = sendgrid_single_send_variations(AB_TESTED, SINGLE_SEND_ID)
+    query = {"group_by": "ab_variation,ab_phase", "page_size": "50"}
+    async with Simulator(AB_TESTED) as sim:
+        rows = results_of(await follow_pages(session, single_send_links_url(sim), query))
+    assert len(set(variations)) == 3
+    assert {row["ab_variation"] for row in rows if row["ab_phase"] == "test"} == set(variations)
+    assert len({row["ab_variation"] for row in rows if row["ab_phase"] == "send"}) == 1
+
+
+async def test_single_send_without_ab_test_has_one_variation_sent_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    """No A/B test: one variation, phase `send` only, so `ab_phase_id=test` finds nothing."""
+    config = SimulatorConfig(variations_per_single_send=(1, 1))
+    (variation,) = sendgrid_single_send_variations(config, SINGLE_SEND_ID)
+    async with Simulator(config) as sim:
+        grouped = await follow_pages(
+            session, single_send_links_url(sim), {"group_by": "ab_variation,ab_phase"}
+        )
+        tested = await follow_pages(session, single_send_links_url(sim), {"ab_phase_id": "test"})
+    assert {(row["ab_variation"], row["ab_phase"]) for row in results_of(grouped)} == {
+        (variation, "send")
+    }
+    assert tested[0]["results"] == []
+    assert tested[0]["total_clicks"] == 0
+    assert tested[0]["_metadata"]["count"] == 0
+
+
+async def test_unknown_variation_matches_nothing(session: aiohttp.ClientSession) -> None:
+    """A well-formed `ab_variation_id` the send lacks filters everything out."""
+    async with Simulator() as sim:
+        answer = await get(
+            session,
+            single_send_links_url(sim),
+            params={"ab_variation_id": OTHER_ID},
+            headers=SENDGRID_AUTH,
+        )
+    assert answer.status == 200
+    assert answer.json()["results"] == []
+    assert answer.json()["total_clicks"] == 0
+
+
+@pytest.mark.parametrize(
+    ("single_send_id", "query", "field", "message", "expected"),
+    [
+        ("single-send-1", {}, "id", "id must be a UUID", "a UUID"),
+        (
+            SINGLE_SEND_ID,
+            {"group_by": "step_id"},
+            "group_by",
+            "group_by must be ab_variation, ab_phase or both",
+            "one comma-separated list of ab_variation and ab_phase",
+        ),
+        (
+            SINGLE_SEND_ID,
+            {"group_by": "ab_variation,"},
+            "group_by",
+            "group_by must be ab_variation, ab_phase or both",
+            "one comma-separated list of ab_variation and ab_phase",
+        ),
+        (
+            SINGLE_SEND_ID,
+            [("group_by", "ab_variation"), ("group_by", "ab_phase")],
+            "group_by",
+            "group_by must be one comma-separated value, not a repeated key",
+            "one group_by parameter",
+        ),
+        (
+            SINGLE_SEND_ID,
+            {"ab_variation_id": "variation-a"},
+            "ab_variation_id",
+            "ab_variation_id must be a UUID",
+            "a UUID",
+        ),
+        (
+            SINGLE_SEND_ID,
+            {"ab_phase_id": "all"},
+            "ab_phase_id",
+            "ab_phase_id must be test or send",
+            "test or send",
+        ),
+        (
+            SINGLE_SEND_ID,
+            [("ab_phase_id", "test"), ("ab_phase_id", "send")],
+            "ab_phase_id",
+            "ab_phase_id must be given once",
+            "one ab_phase_id parameter",
+        ),
+        (
+            SINGLE_SEND_ID,
+            {"page_size": "0"},
+            "page_size",
+            "page_size must be an integer from 1 to 50",
+            "an integer from 1 to 50",
+        ),
+        (
+            SINGLE_SEND_ID,
+            {"page_token": "b2Zmc2V0Ojk5OTk"},
+            "page_token",
+            "invalid page_token",
+            "a _metadata.next link",
+        ),
+    ],
+)
+async def test_single_send_links_invalid_requests_are_400(
+    session: aiohttp.ClientSession,
+    single_send_id: str,
+    query: Query,
+    field: str,
+    message: str,
+    expected: str,
+) -> None:
+    """`Items2` (`ab_variation`, `ab_phase`), `format: uuid`, `AbPhaseId` (`test`, `send`)."""
+    async with Simulator() as sim:
+        url = single_send_links_url(sim, single_send_id)
+        answer = await get(session, url, params=query, headers=SENDGRID_AUTH)
+    assert answer.status == 400
+    body = answer.json()
+    assert body == sendgrid_400(field, message, expected, body["id"])
+
+
+async def test_single_send_links_refuse_a_wrong_key_with_401(
+    session: aiohttp.ClientSession,
+) -> None:
+    """401 `authorization required`, before the query is even looked at."""
+    async with Simulator() as sim:
+        answer = await get(session, single_send_links_url(sim, "nope"), headers=PAUBOX_AUTH)
+    assert answer.status == 401
+    assert answer.json() == {"errors": [{"field": None, "message": "authorization required"}]}
 
 
 # Rate limits
@@ -913,6 +1755,223 @@ async def test_hanging_requests_end_when_the_simulator_stops(
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
+# Scripted behaviours: single-send links and the listings
+
+
+# Each behaviour that answers, the statuses of three requests, and the first one's message.
+ANSWERING_BEHAVIOURS = [
+    (Behavior.NOT_FOUND, [404, 404, 404], "not found"),
+    (Behavior.FORBIDDEN, [403, 403, 403], "forbidden"),
+    (Behavior.SERVER_ERROR, [500, 500, 500], "internal server error"),
+    (Behavior.UNAVAILABLE, [503, 503, 503], "service unavailable"),
+    (Behavior.FLAKY, [503, 503, 200], "service unavailable"),
+    (Behavior.RATE_LIMITED_FIRST, [429, 200, 200], "too many requests"),
+]
+
+
+@pytest.mark.parametrize(
+    ("behavior", "statuses", "message"),
+    [*ANSWERING_BEHAVIOURS, (Behavior.REDIRECT, [302, 302, 302], None)],
+)
+async def test_single_send_links_meet_their_ids_behaviour(
+    session: aiohttp.ClientSession, behavior: Behavior, statuses: list[int], message: str | None
+) -> None:
+    """Behaviours keyed by a single send id apply to its links as to an automation's."""
+    config = SimulatorConfig(behaviors={SINGLE_SEND_ID: behavior}, flaky_failures=2)
+    async with Simulator(config) as sim:
+        answers = [
+            await get(
+                session, single_send_links_url(sim), headers=SENDGRID_AUTH, allow_redirects=False
+            )
+            for _ in range(3)
+        ]
+        other = await get(session, single_send_links_url(sim, OTHER_ID), headers=SENDGRID_AUTH)
+    assert [answer.status for answer in answers] == statuses
+    assert other.status == 200
+    if message is None:
+        assert answers[0].headers["Location"] == (
+            f"http://127.0.0.2:9/v3/marketing/stats/singlesends/{SINGLE_SEND_ID}/links"
+        )
+    else:
+        assert answers[0].json()["errors"] == [{"field": None, "message": message}]
+
+
+@pytest.mark.parametrize("behavior", [Behavior.MALFORMED_JSON, Behavior.WRONG_SHAPE])
+async def test_single_send_links_can_be_scripted_to_break_their_body(
+    session: aiohttp.ClientSession, behavior: Behavior
+) -> None:
+    """MALFORMED_JSON sends JSON cut short, WRONG_SHAPE a JSON array, both with status 200."""
+    config = SimulatorConfig(behaviors={SINGLE_SEND_ID: behavior})
+    async with Simulator(config) as sim:
+        answer = await get(session, single_send_links_url(sim), headers=SENDGRID_AUTH)
+    assert answer.status == 200
+    if behavior is Behavior.MALFORMED_JSON:
+        with pytest.raises(json.JSONDecodeError):
+            answer.json()
+    else:
+        assert isinstance(answer.json(), list)
+
+
+async def test_single_send_links_next_links_can_point_abroad_or_back(
+    session: aiohttp.ClientSession,
+) -> None:
+    """FOREIGN_NEXT points page 1 at `foreign_url`; LOOPING_NEXT points page 2 back at page 1."""
+    looping = "00000000-0000-4000-8000-000000000002"
+    config = SimulatorConfig(
+        behaviors={SINGLE_SEND_ID: Behavior.FOREIGN_NEXT, looping: Behavior.LOOPING_NEXT}
+    )
+    async with Simulator(config) as sim:
+        foreign = await get(
+            session, single_send_links_url(sim), params={"page_size": "2"}, headers=SENDGRID_AUTH
+        )
+        page_1 = (
+            await get(
+                session,
+                single_send_links_url(sim, looping),
+                params={"page_size": "2"},
+                headers=SENDGRID_AUTH,
+            )
+        ).json()
+        page_2 = (await get(session, page_1["_metadata"]["next"], headers=SENDGRID_AUTH)).json()
+    assert str(URL(foreign.json()["_metadata"]["next"]).origin()) == "http://127.0.0.2:9"
+    assert page_2["_metadata"]["next"] == page_1["_metadata"]["self"]
+
+
+async def test_single_send_links_can_drop_or_hang(session: aiohttp.ClientSession) -> None:
+    """DROP_FIRST closes the first connections unanswered; HANG never answers."""
+    hanging = "00000000-0000-4000-8000-000000000002"
+    config = SimulatorConfig(
+        behaviors={SINGLE_SEND_ID: Behavior.DROP_FIRST, hanging: Behavior.HANG}, flaky_failures=2
+    )
+    async with Simulator(config) as sim:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await get(session, single_send_links_url(sim), headers=SENDGRID_AUTH)
+        answer = await get(session, single_send_links_url(sim), headers=SENDGRID_AUTH)
+        request = asyncio.create_task(
+            get(session, single_send_links_url(sim, hanging), headers=SENDGRID_AUTH)
+        )
+        await sim.log.wait_until(lambda log: log.in_flight == 1)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await sim.log.wait_until(lambda log: log.in_flight == 0)
+        statuses = [record.status for record in sim.log.requests]
+    assert answer.status == 200
+    assert statuses == [None, None, 200, None]
+
+
+# The three listings: SendGrid's automations and single sends, Paubox's sends table.
+LISTINGS = ["automations", "singlesends", "sends_table"]
+
+
+def listing_url(sim: Simulator, listing: str) -> URL:
+    if listing == "sends_table":
+        return sends_table_url(sim)
+    return sim.sendgrid_base_url / "v3/marketing/stats" / listing
+
+
+def listing_auth(listing: str) -> Mapping[str, str]:
+    return PAUBOX_AUTH if listing == "sends_table" else SENDGRID_AUTH
+
+
+@pytest.mark.parametrize("listing", LISTINGS)
+@pytest.mark.parametrize(("behavior", "statuses", "message"), ANSWERING_BEHAVIOURS)
+async def test_listing_behavior_makes_the_listings_fail(
+    session: aiohttp.ClientSession,
+    listing: str,
+    behavior: Behavior,
+    statuses: list[int],
+    message: str,
+) -> None:
+    """`listing_behavior` scripts the listings, each counting its own requests."""
+    config = SimulatorConfig(listing_behavior=behavior, flaky_failures=2)
+    async with Simulator(config) as sim:
+        answers = [
+            await get(session, listing_url(sim, listing), headers=listing_auth(listing))
+            for _ in range(3)
+        ]
+        other_listing = "automations" if listing != "automations" else "sends_table"
+        first_of_other = await get(
+            session, listing_url(sim, other_listing), headers=listing_auth(other_listing)
+        )
+    assert [answer.status for answer in answers] == statuses
+    assert first_of_other.status == statuses[0]
+    body = answers[0].json()
+    if listing == "sends_table":
+        assert body == {"error": message, "code": message.replace(" ", "_"), "details": {}}
+    else:
+        assert body["errors"] == [{"field": None, "message": message}]
+
+
+@pytest.mark.parametrize("listing", LISTINGS)
+@pytest.mark.parametrize("behavior", [Behavior.MALFORMED_JSON, Behavior.WRONG_SHAPE])
+async def test_listing_behavior_can_break_the_listings_bodies(
+    session: aiohttp.ClientSession, listing: str, behavior: Behavior
+) -> None:
+    """MALFORMED_JSON and WRONG_SHAPE spoil the listings' 200 bodies."""
+    async with Simulator(SimulatorConfig(listing_behavior=behavior)) as sim:
+        answer = await get(session, listing_url(sim, listing), headers=listing_auth(listing))
+    assert answer.status == 200
+    if behavior is Behavior.MALFORMED_JSON:
+        with pytest.raises(json.JSONDecodeError):
+            answer.json()
+    else:
+        assert isinstance(answer.json(), list)
+
+
+@pytest.mark.parametrize("listing", ["automations", "singlesends"])
+async def test_listing_behavior_can_send_foreign_or_looping_next_links(
+    session: aiohttp.ClientSession, listing: str
+) -> None:
+    """FOREIGN_NEXT and LOOPING_NEXT reach the SendGrid listings' `_metadata.next`."""
+    query = {"page_size": "3"}
+    async with Simulator(SimulatorConfig(listing_behavior=Behavior.FOREIGN_NEXT)) as sim:
+        foreign = await get(session, listing_url(sim, listing), params=query, headers=SENDGRID_AUTH)
+    async with Simulator(SimulatorConfig(listing_behavior=Behavior.LOOPING_NEXT)) as sim:
+        page_1 = (
+            await get(session, listing_url(sim, listing), params=query, headers=SENDGRID_AUTH)
+        ).json()
+        page_2 = (await get(session, page_1["_metadata"]["next"], headers=SENDGRID_AUTH)).json()
+    next_url = URL(foreign.json()["_metadata"]["next"])
+    assert str(next_url.origin()) == "http://127.0.0.2:9"
+    assert next_url.path == f"/v3/marketing/stats/{listing}"
+    assert page_2["_metadata"]["next"] == page_1["_metadata"]["self"]
+
+
+@pytest.mark.parametrize("listing", LISTINGS)
+async def test_listing_behavior_can_hang_the_listings(
+    session: aiohttp.ClientSession, listing: str
+) -> None:
+    """HANG: the listing never answers; the handler ends when the client gives up."""
+    async with Simulator(SimulatorConfig(listing_behavior=Behavior.HANG)) as sim:
+        request = asyncio.create_task(
+            get(session, listing_url(sim, listing), headers=listing_auth(listing))
+        )
+        await sim.log.wait_until(lambda log: log.in_flight == 1)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await sim.log.wait_until(lambda log: log.in_flight == 0)
+        assert [record.status for record in sim.log.requests] == [None]
+
+
+async def test_listing_and_id_behaviours_stay_apart(session: aiohttp.ClientSession) -> None:
+    """`listing_behavior` spares the links endpoints; an id's behaviour spares the listings."""
+    listed = sendgrid_automation_ids(SimulatorConfig())[0]
+    config = SimulatorConfig(
+        listing_behavior=Behavior.SERVER_ERROR, behaviors={listed: Behavior.NOT_FOUND}
+    )
+    async with Simulator(config) as sim:
+        links = await get(session, automation_links_url(sim, OTHER_ID), headers=SENDGRID_AUTH)
+        listing = await get(session, automations_url(sim), headers=SENDGRID_AUTH)
+        tracking = await get_paubox(session, sim)
+    async with Simulator(SimulatorConfig(behaviors={listed: Behavior.NOT_FOUND})) as sim:
+        unscripted_listing = await get(session, automations_url(sim), headers=SENDGRID_AUTH)
+    assert (links.status, listing.status, tracking.status) == (200, 500, 200)
+    assert unscripted_listing.status == 200
+    assert unscripted_listing.json()["results"][0]["id"] == listed
+
+
 # Faults
 
 
@@ -1026,6 +2085,20 @@ def test_data_is_the_same_in_every_process() -> None:
     assert result.stdout.strip() == ",".join(in_process)
 
 
+def test_new_data_derives_from_seed_and_id_alone() -> None:
+    """Single sends, listings and sends tables are the same for equal seeds, not for others."""
+    config = SimulatorConfig(seed=7)
+    same = SimulatorConfig(seed=7, faults=Faults(latency=1.0))
+    other = SimulatorConfig(seed=8)
+    for function in (sendgrid_automation_list, sendgrid_single_send_list, paubox_sends_table):
+        assert function(config) == function(same)
+        assert function(config) != function(other)
+    links, same_links = (sendgrid_single_send_links(c, SINGLE_SEND_ID) for c in (config, same))
+    assert links == same_links
+    variations = sendgrid_single_send_variations(config, SINGLE_SEND_ID)
+    assert variations != sendgrid_single_send_variations(other, SINGLE_SEND_ID)
+
+
 def test_data_functions_refuse_what_the_endpoints_refuse() -> None:
     """Ids must be UUIDs and Paubox sort options valid, as over HTTP."""
     with pytest.raises(ValueError, match="send_id must be a UUID"):
@@ -1034,6 +2107,20 @@ def test_data_functions_refuse_what_the_endpoints_refuse() -> None:
         paubox_tracking_links(SimulatorConfig(), SEND_ID, order="up")
     with pytest.raises(ValueError, match="step_ids must be a UUID"):
         sendgrid_automation_links(SimulatorConfig(), AUTOMATION_ID, step_ids=["step-1"])
+    with pytest.raises(ValueError, match="group_by must hold only"):
+        sendgrid_single_send_links(SimulatorConfig(), SINGLE_SEND_ID, group_by=["step_id"])
+    with pytest.raises(ValueError, match="ab_variation_id must be a UUID"):
+        sendgrid_single_send_links(SimulatorConfig(), SINGLE_SEND_ID, ab_variation_id="a")
+    with pytest.raises(ValueError, match="ab_phase_id must be one of"):
+        sendgrid_single_send_links(SimulatorConfig(), SINGLE_SEND_ID, ab_phase_id="all")
+    with pytest.raises(ValueError, match="single_send_id must be a UUID"):
+        sendgrid_single_send_variations(SimulatorConfig(), "single-send-1")
+    with pytest.raises(ValueError, match="order_by must be one of"):
+        paubox_sends_table(SimulatorConfig(), order_by="created_at")
+    with pytest.raises(ValueError, match="order must be one of"):
+        paubox_sends_table(SimulatorConfig(), order="newest")
+    with pytest.raises(ValueError, match="send_id must be a UUID"):
+        paubox_tracking_links_by_unique_link(SimulatorConfig(), "send-1")
 
 
 # The request log
@@ -1061,6 +2148,21 @@ async def test_log_records_each_request_as_it_arrived(session: aiohttp.ClientSes
     assert (paubox.provider, paubox.status) == ("paubox", 200)
     assert (elsewhere.provider, elsewhere.status) == (None, 404)
     assert started <= sendgrid.received_at <= paubox.received_at <= elsewhere.received_at
+
+
+async def test_log_names_the_provider_of_every_endpoint(session: aiohttp.ClientSession) -> None:
+    """Listings and both Paubox base URLs are logged under their provider."""
+    async with Simulator() as sim:
+        for url, headers in [
+            (automations_url(sim), SENDGRID_AUTH),
+            (single_sends_url(sim), SENDGRID_AUTH),
+            (single_send_links_url(sim), SENDGRID_AUTH),
+            (sends_table_url(sim), PAUBOX_AUTH),
+            (sim.paubox_marketing_base_url / "analytics/campaign_mailing_sends_table", PAUBOX_AUTH),
+        ]:
+            await get(session, url, headers=headers)
+        logged = [(record.provider, record.status) for record in sim.log.requests]
+    assert logged == [("sendgrid", 200)] * 3 + [("paubox", 200)] * 2
 
 
 async def test_log_counts_requests_in_flight_and_their_peak(
@@ -1097,6 +2199,12 @@ async def test_log_counts_requests_in_flight_and_their_peak(
         {"foreign_url": "/relative"},
         {"behaviors": {SEND_ID: "hang"}},
         {"flaky_failures": -1},
+        {"variations_per_single_send": (0, 2)},
+        {"links_per_variation": (3, 2)},
+        {"automation_ids": [AUTOMATION_ID]},
+        {"single_send_ids": ("single-send-1",)},
+        {"paubox_send_ids": (SEND_ID, SEND_ID.upper())},
+        {"listing_behavior": "hang"},
     ],
 )
 def test_config_refuses_invalid_values(options: dict[str, Any]) -> None:
@@ -1135,7 +2243,7 @@ def test_make_app_keeps_its_state_under_an_app_key() -> None:
 
 
 async def test_simulator_urls_point_at_the_loopback_port() -> None:
-    """`url` is the origin; Paubox's base adds /v1/orca, SendGrid's is the origin itself."""
+    """`url` is the origin; Paubox's bases add /v1/orca or /v1/marketing; SendGrid's is `url`."""
     sim = Simulator()
     with pytest.raises(RuntimeError, match="not running"):
         _ = sim.url
@@ -1144,4 +2252,5 @@ async def test_simulator_urls_point_at_the_loopback_port() -> None:
         assert sim.url.port
         assert sim.url.path == "/"
         assert sim.paubox_base_url == sim.url / "v1/orca"
+        assert sim.paubox_marketing_base_url == sim.url / "v1/marketing"
         assert sim.sendgrid_base_url == sim.url

@@ -9,6 +9,7 @@ absent on the last page).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -60,7 +61,7 @@ def test_paubox_rows_map_to_exact_records(paubox: PauboxSource) -> None:
     delivery_1 = "9a3c1f57-6a0e-4a53-b2c8-0d1e4c7f9b21"
     delivery_2 = "ab4d2e68-7b1f-4b64-83d9-1e2f5d8a0c32"
     assert page.next_link is None
-    assert page.clicks == [
+    assert page.items == [
         LinkClick(
             Provider.PAUBOX,
             SEND_ID,
@@ -114,18 +115,18 @@ def test_urls_keep_the_providers_text(paubox: PauboxSource) -> None:
     """Templates, non-ASCII paths and mailto: come back verbatim from str(url)."""
     page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
 
-    texts = [str(click.url) for click in page.clicks]
+    texts = [str(click.url) for click in page.items]
     assert "https://example.com/welcome?name={{first_name}}" in texts
     assert "https://example.com/café/パス" in texts
     assert "mailto:support@example.com" in texts
-    assert page.clicks[2].url.human_repr() == "https://例え.jp/ページ"
+    assert page.items[2].url.human_repr() == "https://例え.jp/ページ"
 
 
 def test_provider_is_a_plain_string(paubox: PauboxSource) -> None:
     """Users may compare the provider with a str."""
     page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
 
-    assert page.clicks[0].provider == "paubox"
+    assert page.items[0].provider == "paubox"
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_opened_at_accepts_any_iso_8601_form(
     """Z, offsets with and without a colon, any fraction; a bare time is UTC."""
     body = orjson.dumps({"data": [{"attributes": {"opened_at": opened_at}}]})
 
-    (click,) = paubox.parse_page(PauboxSend(SEND_ID), body).clicks
+    (click,) = paubox.parse_page(PauboxSend(SEND_ID), body).items
 
     assert click.opened_at == expected
     assert click.opened_at is None or click.opened_at.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
@@ -163,7 +164,7 @@ def test_opened_at_accepts_any_iso_8601_form(
 @pytest.mark.parametrize("body", [b"{}", b'{"data": null}', b'{"data": []}'])
 def test_paubox_body_without_rows_is_empty(paubox: PauboxSource, body: bytes) -> None:
     """The schema requires nothing, so an absent or null data list means no rows."""
-    assert paubox.parse_page(PauboxSend(SEND_ID), body).clicks == []
+    assert paubox.parse_page(PauboxSend(SEND_ID), body).items == []
 
 
 @pytest.mark.parametrize(
@@ -184,7 +185,7 @@ def test_paubox_body_of_the_wrong_shape_is_a_format_error(
 ) -> None:
     """Not JSON, or JSON that is not the documented shape: ResponseFormatError."""
     with pytest.raises(ResponseFormatError) as caught:
-        paubox._parse_now(PauboxSend(SEND_ID), ok(body))
+        paubox._decode(ok(body), partial(paubox.parse_page, PauboxSend(SEND_ID)))
 
     assert caught.value.provider == "paubox"
     assert caught.value.status == 200
@@ -197,7 +198,7 @@ def test_sendgrid_page_maps_rows_and_returns_next_link(sendgrid: SendGridSource)
     page = sendgrid.parse_page(target, sample("sendgrid/automation_links_page1.json"))
 
     step = "0fb9b1a7-7c3a-4d4c-9b2f-1d8d2a7e9c01"
-    assert page.clicks == [
+    assert page.items == [
         LinkClick(
             Provider.SENDGRID,
             AUTOMATION_ID,
@@ -228,7 +229,7 @@ def test_sendgrid_last_page_has_no_next_link(sendgrid: SendGridSource) -> None:
     )
 
     assert page.next_link is None
-    assert page.clicks == [
+    assert page.items == [
         LinkClick(
             Provider.SENDGRID,
             AUTOMATION_ID,
@@ -243,7 +244,7 @@ def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) ->
     """Ungrouped stats may leave step_id out; it is None on the record."""
     body = b'{"results": [{"url": "https://example.com/", "clicks": 4}], "total_clicks": 4}'
 
-    (click,) = sendgrid.parse_page(SendGridAutomation(AUTOMATION_ID), body).clicks
+    (click,) = sendgrid.parse_page(SendGridAutomation(AUTOMATION_ID), body).items
 
     assert click == LinkClick(Provider.SENDGRID, AUTOMATION_ID, URL("https://example.com/"), 4)
 
@@ -264,7 +265,7 @@ def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
 ) -> None:
     """Required url and clicks missing, wrong types, or no results: ResponseFormatError."""
     with pytest.raises(ResponseFormatError):
-        sendgrid._parse_now(SendGridAutomation(AUTOMATION_ID), ok(body))
+        sendgrid._decode(ok(body), partial(sendgrid.parse_page, SendGridAutomation(AUTOMATION_ID)))
 
 
 def test_a_relative_next_link_is_resolved_against_the_page(sendgrid: SendGridSource) -> None:

@@ -27,6 +27,10 @@ class UsageError(Exception):
     """A problem with the command line or the environment, told in one line."""
 
 
+class ListingError(Exception):
+    """A provider failed to list its campaigns, told in one line."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     try:
@@ -44,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"linkstats: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ListingError as error:
+        print(f"linkstats: error: {error}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     except KeyboardInterrupt:
         print("linkstats: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -73,9 +80,27 @@ def _positive(text: str) -> int:
     return number
 
 
+def _base_urls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--paubox-base-url",
+        metavar="URL",
+        help="Paubox API base URL (for the newer https://api.paubox.com/v1/marketing, "
+        "PAUBOX_USERNAME is not needed)",
+    )
+    parser.add_argument(
+        "--sendgrid-base-url",
+        metavar="URL",
+        help="SendGrid API base URL (https://api.eu.sendgrid.com for the EU region)",
+    )
+    parser.add_argument(
+        "--concurrency", type=_positive, default=16, help="requests in flight at once (16)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from ._demo import demo
     from ._fetch import fetch
+    from ._list import list_campaigns
     from ._simulator import simulator
 
     parser = argparse.ArgumentParser(
@@ -105,15 +130,31 @@ def _parser() -> argparse.ArgumentParser:
         help="a SendGrid automation id",
     )
     targets.add_argument(
+        "--sendgrid-single-send",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a SendGrid single send id",
+    )
+    targets.add_argument(
         "--targets",
         metavar="FILE",
-        help="a file of 'provider,id' lines (paubox or sendgrid); - for standard input",
+        help=(
+            "a file of 'provider,id' lines (paubox, sendgrid or sendgrid-automation, "
+            "sendgrid-single-send); - for standard input"
+        ),
     )
-    fetch_parser.add_argument("--paubox-base-url", metavar="URL", help="Paubox API base URL")
-    fetch_parser.add_argument("--sendgrid-base-url", metavar="URL", help="SendGrid API base URL")
+    targets.add_argument(
+        "--all",
+        action="store_true",
+        help="every campaign the providers with credentials set can list",
+    )
     fetch_parser.add_argument(
-        "--concurrency", type=_positive, default=16, help="requests in flight at once (16)"
+        "--paubox-per-link-totals",
+        action="store_true",
+        help="one row per link of a Paubox send, not per link per delivered email",
     )
+    _base_urls(fetch_parser)
     fetch_parser.add_argument(
         "--by",
         type=_groupings,
@@ -130,6 +171,16 @@ def _parser() -> argparse.ArgumentParser:
     fetch_parser.add_argument(
         "--output", metavar="FILE", help="write here instead of standard output"
     )
+
+    list_parser = commands.add_parser(
+        "list",
+        help="list the campaigns the providers with credentials set can list",
+        description="List campaigns: Paubox sends, SendGrid automations and single sends.",
+    )
+    list_parser.set_defaults(command=list_campaigns)
+    _base_urls(list_parser)
+    list_parser.add_argument("--format", choices=FORMATS, default="table")
+    list_parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
 
     demo_parser = commands.add_parser(
         "demo", help="fetch a few hundred campaigns from the built-in simulator"

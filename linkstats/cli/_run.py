@@ -25,6 +25,7 @@ from .. import (
     PauboxSend,
     PauboxSource,
     SendGridAutomation,
+    SendGridSingleSend,
     SendGridSource,
     TargetResult,
 )
@@ -59,12 +60,14 @@ def describe(target: Hashable) -> str:
         return f"paubox send {target.send_id}"
     if isinstance(target, SendGridAutomation):
         return f"sendgrid automation {target.automation_id}"
+    if isinstance(target, SendGridSingleSend):
+        return f"sendgrid single send {target.single_send_id}"
     return repr(target)
 
 
 async def fetch(
     sources: Sequence[PauboxSource | SendGridSource],
-    targets: Sequence[PauboxSend | SendGridAutomation],
+    targets: Sequence[Hashable],
     *,
     concurrency: int,
     keep: Callable[[list[LinkClick]], None],

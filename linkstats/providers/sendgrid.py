@@ -1,24 +1,29 @@
-"""SendGrid Marketing Campaigns stats: ``GET /v3/marketing/stats/automations/{id}/links``.
+"""SendGrid Marketing Campaigns stats: link clicks of automations and single sends.
 
-Reference: SendGrid's OpenAPI for Marketing Campaigns stats (``tsg_mc_stats_v3.json``,
-``AutmoationsLinkStatsResponse``). ``url``, ``step_id`` and ``clicks`` are documented as
-required, but ``step_id`` is "the ID of the step if the stats were requested to be grouped by
-step_id", so it is read as optional. ``step_ids`` is one comma-separated value
-(``explode: false``); pages are followed through the absolute ``_metadata.next`` URL, called
-as-is. Auth is ``Authorization: Bearer <key>``.
+Reference: SendGrid's OpenAPI for Marketing Campaigns stats (``tsg_mc_stats_v3.json``):
+``GET /v3/marketing/stats/automations/{id}/links`` (``AutmoationsLinkStatsResponse``),
+``GET /v3/marketing/stats/singlesends/{id}/links`` (``SinglesendsLinkStatsResponse``), and the
+listings ``GET /v3/marketing/stats/automations`` and ``GET /v3/marketing/stats/singlesends``.
+``url`` and ``clicks`` are required; an automation row's ``step_id`` is "the ID of the step if
+the stats were requested to be grouped by step_id", so it is read as optional, as are a single
+send row's ``ab_variation`` and ``ab_phase`` (``"all"`` when not split). List parameters are
+one comma-separated value (``explode: false``); pages are followed through the absolute
+``_metadata.next`` URL, called as-is. Auth is ``Authorization: Bearer <key>``. The EU region is
+the same API at ``https://api.eu.sendgrid.com``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import aiohttp
 import attrs
+import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
-from .._models import LinkClick, Provider
+from .._models import Campaign, LinkClick, Provider
 from .._parsing import (
     integer,
     make_converter,
@@ -31,9 +36,16 @@ from .._parsing import (
 from .._source import HTTPSource, Page
 from .._validation import canonical_uuid, canonical_uuids, integer_in_range, non_empty_string
 
-__all__ = ["DEFAULT_BASE_URL", "SendGridAutomation", "SendGridSource"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "EU_BASE_URL",
+    "SendGridAutomation",
+    "SendGridSingleSend",
+    "SendGridSource",
+]
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
+EU_BASE_URL = "https://api.eu.sendgrid.com"
 
 MAX_PAGE_SIZE = 50
 
@@ -54,17 +66,51 @@ class SendGridAutomation:
     page_size: int = attrs.field(default=MAX_PAGE_SIZE, kw_only=True, validator=_page_size)
 
 
+def _optional_uuid(value: Any) -> str | None:
+    return None if value is None else canonical_uuid(value)
+
+
+@attrs.frozen(cache_hash=True)
+class SendGridSingleSend:
+    """One SendGrid single send, by id; optionally split by A/B variation or phase, or filtered."""
+
+    single_send_id: str = attrs.field(converter=canonical_uuid)
+    group_by: Literal["ab_variation", "ab_phase"] | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=attrs.validators.optional(attrs.validators.in_(("ab_variation", "ab_phase"))),
+    )
+    ab_variation_id: str | None = attrs.field(default=None, kw_only=True, converter=_optional_uuid)
+    ab_phase_id: Literal["test", "send"] | None = attrs.field(
+        default=None,
+        kw_only=True,
+        validator=attrs.validators.optional(attrs.validators.in_(("test", "send"))),
+    )
+    page_size: int = attrs.field(default=MAX_PAGE_SIZE, kw_only=True, validator=_page_size)
+
+
 # The wire format: attrs classes mirroring the JSON. Plain (not frozen) classes, as they live
 # only between decoding and mapping.
 
 
 @attrs.define
 class AutomationLink:
-    """One row of ``results``: a link's clicks, per step when grouped by step."""
+    """One row of ``AutmoationsLinkStatsResponse.results``: a link's clicks (per step)."""
 
     url: str
     clicks: int
     step_id: str | None = None
+    url_location: int | None = None
+
+
+@attrs.define
+class SingleSendLink:
+    """One row of ``SinglesendsLinkStatsResponse.results``: a link's clicks (per A/B split)."""
+
+    url: str
+    clicks: int
+    ab_variation: str | None = None
+    ab_phase: str | None = None
     url_location: int | None = None
 
 
@@ -87,7 +133,51 @@ class AutomationLinksResponse:
     metadata: LinkTrackingMetadata | None = None
 
 
-def _structure_link(value: Any, _: object) -> AutomationLink:
+@attrs.define
+class SingleSendLinksResponse:
+    """``SinglesendsLinkStatsResponse``."""
+
+    results: list[SingleSendLink]
+    total_clicks: int | None = None
+    metadata: LinkTrackingMetadata | None = None
+
+
+@attrs.define
+class AutomationStats:
+    """One row of ``AutomationsResponse.results``; its ``stats`` are not needed here."""
+
+    id: str
+    aggregation: str | None = None
+    step_id: str | None = None
+
+
+@attrs.define
+class AutomationsResponse:
+    """``AutomationsResponse``: the account's automations."""
+
+    results: list[AutomationStats]
+    metadata: LinkTrackingMetadata | None = None
+
+
+@attrs.define
+class SingleSendStats:
+    """One row of ``SinglesendsResponse.results``; its ``stats`` are not needed here."""
+
+    id: str
+    aggregation: str | None = None
+    ab_variation: str | None = None
+    ab_phase: str | None = None
+
+
+@attrs.define
+class SingleSendsResponse:
+    """``SinglesendsResponse``: the account's single sends."""
+
+    results: list[SingleSendStats]
+    metadata: LinkTrackingMetadata | None = None
+
+
+def _structure_automation_link(value: Any, _: object) -> AutomationLink:
     get = value.get
     return AutomationLink(
         string(value["url"]),
@@ -97,29 +187,53 @@ def _structure_link(value: Any, _: object) -> AutomationLink:
     )
 
 
-def _make_structurer() -> Callable[[bytes], AutomationLinksResponse]:
-    # Rows come fifty to a page and a page is most of a response's work, so their hook is
+def _structure_single_send_link(value: Any, _: object) -> SingleSendLink:
+    get = value.get
+    return SingleSendLink(
+        string(value["url"]),
+        integer(value["clicks"]),
+        optional_string(get("ab_variation")),
+        optional_string(get("ab_phase")),
+        optional_integer(get("url_location")),
+    )
+
+
+def _converter() -> cattrs.Converter:
+    # Link rows come fifty to a page and are most of a response's work, so their hooks are
     # written out: generated hooks build a keyword dict for every row.
     converter = make_converter()
-    converter.register_structure_hook(AutomationLink, _structure_link)
+    converter.register_structure_hook(AutomationLink, _structure_automation_link)
+    converter.register_structure_hook(SingleSendLink, _structure_single_send_link)
     converter.register_structure_hook(
         LinkTrackingMetadata,
         make_dict_structure_fn(LinkTrackingMetadata, converter, self_url=override(rename="self")),
     )
-    converter.register_structure_hook(
+    for response in (
         AutomationLinksResponse,
-        make_dict_structure_fn(
-            AutomationLinksResponse, converter, metadata=override(rename="_metadata")
-        ),
-    )
-    return structurer(converter, AutomationLinksResponse)
+        SingleSendLinksResponse,
+        AutomationsResponse,
+        SingleSendsResponse,
+    ):
+        converter.register_structure_hook(
+            response,
+            make_dict_structure_fn(response, converter, metadata=override(rename="_metadata")),
+        )
+    return converter
 
 
-_structure_response = _make_structurer()
+_CONVERTER = _converter()
+_structure_automation_links = structurer(_CONVERTER, AutomationLinksResponse)
+_structure_single_send_links = structurer(_CONVERTER, SingleSendLinksResponse)
+_structure_automations = structurer(_CONVERTER, AutomationsResponse)
+_structure_single_sends = structurer(_CONVERTER, SingleSendsResponse)
 
 
-def to_clicks(automation_id: str, response: AutomationLinksResponse) -> list[LinkClick]:
-    """Map each result row to a ``LinkClick``."""
+def _next_link(metadata: LinkTrackingMetadata | None) -> str | None:
+    return metadata.next if metadata else None
+
+
+def automation_clicks(automation_id: str, response: AutomationLinksResponse) -> list[LinkClick]:
+    """Map each automation link row to a ``LinkClick``."""
     provider = Provider.SENDGRID
     return [
         LinkClick(
@@ -137,15 +251,47 @@ def to_clicks(automation_id: str, response: AutomationLinksResponse) -> list[Lin
     ]
 
 
-class SendGridSource(HTTPSource[SendGridAutomation]):
-    """Link stats of SendGrid automations, every page.
+def single_send_clicks(single_send_id: str, response: SingleSendLinksResponse) -> list[LinkClick]:
+    """Map each single send link row to a ``LinkClick``."""
+    provider = Provider.SENDGRID
+    return [
+        LinkClick(
+            provider,
+            single_send_id,
+            read_url(row.url),
+            row.clicks,
+            url_location=row.url_location,
+            ab_variation=row.ab_variation,
+            ab_phase=row.ab_phase,
+        )
+        for row in response.results
+    ]
 
-    Requests go to ``{base_url}/v3/marketing/stats/automations/{id}/links``. The key travels
-    only in the ``Authorization`` header of each request, and only to ``base_url``'s origin.
+
+def _automation_listing(body: bytes) -> Page[tuple[SendGridAutomation, str | None]]:
+    response = _structure_automations(body)
+    rows = [(SendGridAutomation(row.id), row.step_id) for row in response.results]
+    return Page(rows, _next_link(response.metadata))
+
+
+def _single_send_listing(body: bytes) -> Page[SendGridSingleSend]:
+    response = _structure_single_sends(body)
+    sends = [SendGridSingleSend(row.id) for row in response.results]
+    return Page(sends, _next_link(response.metadata))
+
+
+SendGridTarget = SendGridAutomation | SendGridSingleSend
+
+
+class SendGridSource(HTTPSource[SendGridTarget]):
+    """Link stats of SendGrid automations and single sends, every page.
+
+    Requests go to ``{base_url}/v3/marketing/stats/...``. The key travels only in the
+    ``Authorization`` header of each request, and only to ``base_url``'s origin.
     """
 
     provider = Provider.SENDGRID
-    target_types = (SendGridAutomation,)
+    target_types = (SendGridAutomation, SendGridSingleSend)
 
     def __init__(
         self,
@@ -168,17 +314,58 @@ class SendGridSource(HTTPSource[SendGridAutomation]):
             max_rate_limit_wait=max_rate_limit_wait,
             session=session,
         )
-        self._automations = self.base_url / "v3/marketing/stats/automations"
+        self._stats = self.base_url / "v3/marketing/stats"
 
-    def first_url(self, target: SendGridAutomation) -> URL:
+    def first_url(self, target: SendGridTarget) -> URL:
         query = {"page_size": str(target.page_size)}
-        if target.group_by_step:
-            query["group_by"] = "step_id"
-        if target.step_ids:
-            query["step_ids"] = ",".join(target.step_ids)
-        return (self._automations / target.automation_id / "links").with_query(query)
+        if isinstance(target, SendGridAutomation):
+            if target.group_by_step:
+                query["group_by"] = "step_id"
+            if target.step_ids:
+                query["step_ids"] = ",".join(target.step_ids)
+            return (self._stats / "automations" / target.automation_id / "links").with_query(query)
+        if target.group_by:
+            query["group_by"] = target.group_by
+        if target.ab_variation_id:
+            query["ab_variation_id"] = target.ab_variation_id
+        if target.ab_phase_id:
+            query["ab_phase_id"] = target.ab_phase_id
+        return (self._stats / "singlesends" / target.single_send_id / "links").with_query(query)
 
-    def parse_page(self, target: SendGridAutomation, body: bytes) -> Page:
-        response = _structure_response(body)
-        next_link = response.metadata.next if response.metadata else None
-        return Page(to_clicks(target.automation_id, response), next_link)
+    def parse_page(self, target: SendGridTarget, body: bytes) -> Page[LinkClick]:
+        if isinstance(target, SendGridAutomation):
+            automation = _structure_automation_links(body)
+            clicks = automation_clicks(target.automation_id, automation)
+            return Page(clicks, _next_link(automation.metadata))
+        single_send = _structure_single_send_links(body)
+        clicks = single_send_clicks(target.single_send_id, single_send)
+        return Page(clicks, _next_link(single_send.metadata))
+
+    async def automations(self) -> AsyncIterator[Campaign]:
+        """Every automation of the account, with the step ids the listing names."""
+        steps: dict[SendGridAutomation, list[str]] = {}
+        url = (self._stats / "automations").with_query(page_size=str(MAX_PAGE_SIZE))
+        async for page in self._paginate(url, _automation_listing, "sendgrid automations"):
+            for automation, step_id in page:
+                named = steps.setdefault(automation, [])
+                if step_id not in (None, "all") and step_id not in named:
+                    named.append(step_id)
+        for automation, step_ids in steps.items():
+            yield Campaign(self.provider, automation, step_ids=tuple(step_ids))
+
+    async def single_sends(self) -> AsyncIterator[Campaign]:
+        """Every single send of the account."""
+        seen: set[SendGridSingleSend] = set()
+        url = (self._stats / "singlesends").with_query(page_size=str(MAX_PAGE_SIZE))
+        async for page in self._paginate(url, _single_send_listing, "sendgrid single sends"):
+            for single_send in page:
+                if single_send not in seen:
+                    seen.add(single_send)
+                    yield Campaign(self.provider, single_send)
+
+    async def discover(self) -> AsyncIterator[Campaign]:
+        """Every automation, then every single send."""
+        async for campaign in self.automations():
+            yield campaign
+        async for campaign in self.single_sends():
+            yield campaign

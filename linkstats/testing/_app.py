@@ -2,23 +2,31 @@
 
 It serves, on one origin:
 
-- Paubox `GET /v1/orca/{username}/tracking_links`, after the Paubox Marketing OpenAPI
-  (`paubox-tracking-links.md`): `authorization: Token token=<API_KEY>`, a required UUID
-  `campaign_mailing_send_id`, `order_by` and `order` (`asc`/`desc`), one unpaginated
-  `{"data": [...]}` body, and errors as `{"error","code","details"}` or, as some Paubox endpoints
-  answer, `{"errors":[{"message"}]}` or `{"errors":"..."}`.
-- SendGrid `GET /v3/marketing/stats/automations/{id}/links`, after SendGrid's own OpenAPI file
-  (`tsg_mc_stats_v3.json`): `Authorization: Bearer <key>`, `group_by=step_id`, `step_ids` as ONE
-  comma-separated value (`explode: false`), `page_size` 1..50 (default 25), an opaque
-  `page_token`, absolute `_metadata.next`/`prev`/`self` links, `_metadata.count` across all pages,
-  `{"errors":[{"field","message","help"}],"id"}` errors, and X-RateLimit-* headers on every answer.
+- Paubox, after the Paubox Marketing OpenAPI (`paubox-tracking-links.md`) and Paubox's published
+  Marketing spec, under both `/v1/orca/{username}` and the newer `/v1/marketing` (no username):
+  `GET /tracking_links` (a required UUID `campaign_mailing_send_id`, `order_by`, `order`),
+  `GET /analytics/campaign_mailing_sends_table` (`search`, `order_by`, `order`) and
+  `GET /analytics/tracking_links_by_unique_link` (a required UUID `campaign_mailing_send_id`);
+  `authorization: Token token=<API_KEY>`, one unpaginated `{"data": [...]}` body each, and errors
+  as `{"error","code","details"}` or, as some Paubox endpoints answer, `{"errors":[{"message"}]}`
+  or `{"errors":"..."}`.
+- SendGrid, after SendGrid's own OpenAPI file (`tsg_mc_stats_v3.json`):
+  `GET /v3/marketing/stats/automations/{id}/links` (`group_by=step_id`, `step_ids`),
+  `GET /v3/marketing/stats/singlesends/{id}/links` (`group_by` of `ab_variation` and `ab_phase`,
+  `ab_variation_id`, `ab_phase_id`), and the listings `GET /v3/marketing/stats/automations`
+  (`automation_ids`) and `GET /v3/marketing/stats/singlesends` (`singlesend_ids`); every list
+  parameter is ONE comma-separated value (`explode: false`). `Authorization: Bearer <key>`,
+  `page_size` 1..50 (default 25), an opaque `page_token`, absolute `_metadata.next`/`prev`/`self`
+  links, `_metadata.count` across all pages, `{"errors":[{"field","message","help"}],"id"}`
+  errors, and X-RateLimit-* headers on every answer.
 
 One judgement call: the spec lists `step_id` as required in every row yet describes it as "the ID
 of the step if the stats were requested to be grouped by step_id", so ungrouped rows, which sum a
 link's clicks over all steps, carry no `step_id`.
 
 Around the endpoints sit what real networks add: rate-limit windows, latency, server errors,
-dropped connections and malformed bodies (`Faults`), and per-id scripted behaviours (`Behavior`).
+dropped connections and malformed bodies (`Faults`), and scripted behaviours (`Behavior`) per id
+or, through `listing_behavior`, for the three listings.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ import hashlib
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 import orjson
@@ -40,13 +48,20 @@ from yarl import URL
 
 from ._config import Behavior, PauboxErrorShape, RateLimit, SimulatorConfig
 from ._data import (
+    AB_PHASE_IDS,
     PAUBOX_ORDER_BY,
     PAUBOX_ORDERS,
+    PAUBOX_SENDS_ORDER_BY,
+    SINGLE_SEND_GROUP_BY,
     DataShape,
     LinkStats,
     is_uuid,
     link_stats,
+    listing_rows,
     paubox_body,
+    paubox_sends_body,
+    paubox_unique_links_body,
+    single_send_link_stats,
 )
 from ._log import Provider, SimulatorLog
 
@@ -55,9 +70,13 @@ if TYPE_CHECKING:
 
 __all__ = ["SIMULATOR_STATE", "SimulatorState", "make_app"]
 
-_PAUBOX_ROUTE = "/v1/orca/{username}/tracking_links"
-_SENDGRID_ROUTE = "/v3/marketing/stats/automations/{id}/links"
-_PROVIDER_PREFIXES: tuple[tuple[str, Provider], ...] = (("/v1/orca", "paubox"), ("/v3", "sendgrid"))
+# Paubox serves the same paths under its reference's base URL and its newer one without username.
+_PAUBOX_BASES = ("/v1/orca/{username}", "/v1/marketing")
+_PROVIDER_PREFIXES: tuple[tuple[str, Provider], ...] = (
+    ("/v1/orca", "paubox"),
+    ("/v1/marketing", "paubox"),
+    ("/v3", "sendgrid"),
+)
 
 # SendGrid reports a budget even when a test sets none; this one is never reached on loopback.
 _GENEROUS_LIMIT = RateLimit(limit=10_000, window=1.0)
@@ -86,10 +105,14 @@ _SCRIPTED_STATUSES = {
     Behavior.SERVER_ERROR: 500,
     Behavior.UNAVAILABLE: 503,
 }
-_SENDGRID_PARAMETERS = ("group_by", "step_ids", "page_size", "page_token")
-_SENDGRID_LIST_PARAMETERS = frozenset({"group_by", "step_ids"})
+_PAGINATION_PARAMETERS = ("page_size", "page_token")
+# Parameters that hold one comma-separated list (`explode: false`).
+_LIST_PARAMETERS = frozenset({"group_by", "step_ids", "automation_ids", "singlesend_ids"})
 _DEFAULT_PAGE_SIZE = 25
 _MAX_PAGE_SIZE = 50
+# `automation_ids` and `singlesend_ids` have `minItems: 1` and `maxItems: 25`.
+_MAX_LISTED_IDS = 25
+_LISTING_FILTERS = {"automations": "automation_ids", "singlesends": "singlesend_ids"}
 
 _LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Sign in</title></head>"
@@ -108,7 +131,7 @@ class SimulatorState:
         # Set at shutdown, so hanging requests end instead of holding the server open.
         self._closing = asyncio.Event()
         self._attempts: Counter[str] = Counter()
-        self._requests_per_id: Counter[str] = Counter()
+        self._requests_per_subject: Counter[_Subject] = Counter()
         self._windows: dict[tuple[Provider, str], tuple[int, int]] = {}
 
     def _next_attempt(self, raw_path: str) -> int:
@@ -117,10 +140,10 @@ class SimulatorState:
         self._attempts[raw_path] = attempt + 1
         return attempt
 
-    def _earlier_requests_for(self, resource_id: str) -> int:
-        """How many requests for this id reached its scripted behaviour before this one."""
-        earlier = self._requests_per_id[resource_id]
-        self._requests_per_id[resource_id] = earlier + 1
+    def _earlier_requests_for(self, subject: _Subject) -> int:
+        """How many requests for this id or listing reached its behaviour before this one."""
+        earlier = self._requests_per_subject[subject]
+        self._requests_per_subject[subject] = earlier + 1
         return earlier
 
     def _rate_limit(self, provider: Provider) -> RateLimit | None:
@@ -170,7 +193,41 @@ class _Invalid:
 
 
 @attrs.frozen
-class _LinksQuery:
+class _Subject:
+    """Whose scripted behaviour a request meets: one id's (lower case), or one listing's."""
+
+    key: str
+    listing: bool = False
+
+    def behavior(self, config: SimulatorConfig) -> Behavior | None:
+        """The behaviour the config scripts for this id or listing, if any."""
+        return config.listing_behavior if self.listing else config.behaviors.get(self.key)
+
+
+class _PagedQuery(Hashable, Protocol):
+    """A validated query of a paginated SendGrid endpoint; hashable, as pages are cached by it."""
+
+    @property
+    def subject(self) -> _Subject: ...
+
+    @property
+    def page_size(self) -> int: ...
+
+    def parameters(self) -> dict[str, str]:
+        """The query's own parameters as the client gave them, kept in the pagination links."""
+        ...
+
+    def rows(self, shape: DataShape) -> tuple[dict[str, Any], ...]:
+        """Every row the query selects, across all pages."""
+        ...
+
+    def total_clicks(self, shape: DataShape) -> int | None:
+        """The page's `total_clicks`, or None where the endpoint reports none."""
+        ...
+
+
+@attrs.frozen
+class _AutomationLinksQuery:
     """A validated automation links query, without its page position."""
 
     automation_id: str
@@ -179,10 +236,89 @@ class _LinksQuery:
     step_ids: tuple[str, ...]
     page_size: int
 
-    def stats(self, shape: DataShape) -> LinkStats:
-        """Every row the query selects, across all pages."""
+    @property
+    def subject(self) -> _Subject:
+        return _Subject(self.automation_id)
+
+    def parameters(self) -> dict[str, str]:
+        parameters = {}
+        if self.group_by_step:
+            parameters["group_by"] = "step_id"
+        if self.step_ids:
+            parameters["step_ids"] = ",".join(self.step_ids)
+        return parameters
+
+    def rows(self, shape: DataShape) -> tuple[dict[str, Any], ...]:
+        return self._stats(shape).rows
+
+    def total_clicks(self, shape: DataShape) -> int | None:
+        return self._stats(shape).total_clicks
+
+    def _stats(self, shape: DataShape) -> LinkStats:
         step_filter = frozenset(step_id.lower() for step_id in self.step_ids)
         return link_stats(shape, self.automation_id, step_filter, self.group_by_step)
+
+
+@attrs.frozen
+class _SingleSendLinksQuery:
+    """A validated single-send links query, without its page position."""
+
+    single_send_id: str
+    # As the client gave them, to keep them verbatim in the pagination links.
+    group_by: tuple[str, ...]
+    ab_variation_id: str | None
+    ab_phase_id: str | None
+    page_size: int
+
+    @property
+    def subject(self) -> _Subject:
+        return _Subject(self.single_send_id)
+
+    def parameters(self) -> dict[str, str]:
+        parameters = {}
+        if self.group_by:
+            parameters["group_by"] = ",".join(self.group_by)
+        if self.ab_variation_id is not None:
+            parameters["ab_variation_id"] = self.ab_variation_id
+        if self.ab_phase_id is not None:
+            parameters["ab_phase_id"] = self.ab_phase_id
+        return parameters
+
+    def rows(self, shape: DataShape) -> tuple[dict[str, Any], ...]:
+        return self._stats(shape).rows
+
+    def total_clicks(self, shape: DataShape) -> int | None:
+        return self._stats(shape).total_clicks
+
+    def _stats(self, shape: DataShape) -> LinkStats:
+        variation = None if self.ab_variation_id is None else self.ab_variation_id.lower()
+        return single_send_link_stats(
+            shape, self.single_send_id, frozenset(self.group_by), variation, self.ab_phase_id
+        )
+
+
+@attrs.frozen
+class _ListingQuery:
+    """A validated query of the automations or single sends listing, without its page position."""
+
+    listing: Literal["automations", "singlesends"]
+    # As the client gave them, to keep them verbatim in the pagination links.
+    ids: tuple[str, ...]
+    page_size: int
+
+    @property
+    def subject(self) -> _Subject:
+        return _Subject(self.listing, listing=True)
+
+    def parameters(self) -> dict[str, str]:
+        return {_LISTING_FILTERS[self.listing]: ",".join(self.ids)} if self.ids else {}
+
+    def rows(self, shape: DataShape) -> tuple[dict[str, Any], ...]:
+        return listing_rows(shape, self.listing, frozenset(item.lower() for item in self.ids))
+
+    def total_clicks(self, shape: DataShape) -> int | None:
+        # The listings' `AutomationsResponse` and `SinglesendsResponse` carry no total_clicks.
+        return None
 
 
 class _HangUp(Exception):  # noqa: N818 - a signal to close the connection, not an error
@@ -193,8 +329,16 @@ def make_app(config: SimulatorConfig | None = None) -> web.Application:
     """Build the simulator application; its state is at `app[SIMULATOR_STATE]`."""
     app = web.Application(middlewares=[_simulate])
     app[SIMULATOR_STATE] = SimulatorState(config or SimulatorConfig())
-    app.router.add_get(_PAUBOX_ROUTE, _paubox_tracking_links)
-    app.router.add_get(_SENDGRID_ROUTE, _sendgrid_automation_links)
+    for base in _PAUBOX_BASES:
+        app.router.add_get(f"{base}/tracking_links", _paubox_tracking_links)
+        app.router.add_get(f"{base}/analytics/campaign_mailing_sends_table", _paubox_sends_table)
+        app.router.add_get(
+            f"{base}/analytics/tracking_links_by_unique_link", _paubox_tracking_links_by_unique_link
+        )
+    app.router.add_get("/v3/marketing/stats/automations", _sendgrid_automations)
+    app.router.add_get("/v3/marketing/stats/automations/{id}/links", _sendgrid_automation_links)
+    app.router.add_get("/v3/marketing/stats/singlesends", _sendgrid_single_sends)
+    app.router.add_get("/v3/marketing/stats/singlesends/{id}/links", _sendgrid_single_send_links)
     app.on_shutdown.append(_release_hanging_requests)
     return app
 
@@ -409,14 +553,14 @@ def _malformed(kind: str, body: bytes) -> web.Response:
 
 
 async def _scripted(
-    state: SimulatorState, request: web.Request, provider: Provider, resource_id: str
+    state: SimulatorState, request: web.Request, provider: Provider, subject: _Subject
 ) -> web.StreamResponse | None:
-    """What the id's scripted behaviour answers instead of its data, if anything."""
+    """What the id's or listing's scripted behaviour answers instead of its data, if anything."""
     config = state.config
-    behavior = config.behaviors.get(resource_id)
+    behavior = subject.behavior(config)
     if behavior is None:
         return None
-    earlier = state._earlier_requests_for(resource_id)
+    earlier = state._earlier_requests_for(subject)
     if behavior in _SCRIPTED_STATUSES:
         return _error(state, request, provider, _SCRIPTED_STATUSES[behavior])
     if behavior is Behavior.FLAKY and earlier < config.flaky_failures:
@@ -440,14 +584,17 @@ async def _scripted(
     return None
 
 
-def _data_response(state: SimulatorState, resource_id: str, body: bytes) -> web.Response:
-    """The 200 with `body`, unless the id is scripted to send a broken one."""
-    behavior = state.config.behaviors.get(resource_id)
+def _data_response(state: SimulatorState, subject: _Subject, body: bytes) -> web.Response:
+    """The 200 with `body`, unless the id or listing is scripted to send a broken one."""
+    behavior = subject.behavior(state.config)
     if behavior is Behavior.MALFORMED_JSON:
         return _malformed("truncated", body)
     if behavior is Behavior.WRONG_SHAPE:
         return _malformed("wrapped", body)
     return web.Response(body=body, content_type="application/json")
+
+
+# Paubox
 
 
 def _last(query: MultiMapping[str], name: str, default: str) -> str:
@@ -456,8 +603,22 @@ def _last(query: MultiMapping[str], name: str, default: str) -> str:
     return values[-1] if values else default
 
 
-def _paubox_query(query: MultiMapping[str]) -> tuple[str, str, str] | _Invalid:
-    """The send id, order_by and order of a tracking links query, or what is wrong with it."""
+def _paubox_refusal(state: SimulatorState, request: web.Request) -> web.Response | None:
+    """The 401 for a wrong key, or for a wrong username where the path carries one."""
+    config = state.config
+    username = request.match_info.get("username")
+    authorized = request.headers.get("Authorization") == f"Token token={config.paubox_api_key}"
+    if username is None:
+        # The newer base URL carries no username: the key alone is checked.
+        message = "invalid API key"
+    else:
+        authorized = authorized and username == config.paubox_username
+        message = "invalid API key or username"
+    return None if authorized else _paubox_error(config.paubox_error_shape, 401, message)
+
+
+def _paubox_send_id(query: MultiMapping[str]) -> str | _Invalid:
+    """The required campaign send id in lower case, or what is wrong with it."""
     send_id = _last(query, "campaign_mailing_send_id", "")
     if not send_id:
         # Rails' `params.require` treats an empty value as a missing one.
@@ -471,46 +632,126 @@ def _paubox_query(query: MultiMapping[str]) -> tuple[str, str, str] | _Invalid:
         return _Invalid(
             422, "campaign_mailing_send_id", "campaign_mailing_send_id must be a UUID", "a UUID"
         )
+    return send_id.lower()
+
+
+def _paubox_order(
+    query: MultiMapping[str], order_by_choices: tuple[str, ...]
+) -> tuple[str, str] | _Invalid:
+    """The `order_by` (the first choice by default) and `order` of a query, or what is wrong."""
     order = _last(query, "order", "desc")
     if order not in PAUBOX_ORDERS:
         return _Invalid(422, "order", "order must be asc or desc", " or ".join(PAUBOX_ORDERS))
-    order_by = _last(query, "order_by", "created_at")
-    if order_by not in PAUBOX_ORDER_BY:
-        expected = ", ".join(PAUBOX_ORDER_BY)
+    order_by = _last(query, "order_by", order_by_choices[0])
+    if order_by not in order_by_choices:
+        expected = ", ".join(order_by_choices)
         return _Invalid(422, "order_by", f"order_by must be one of {expected}", expected)
-    return send_id.lower(), order_by, order
+    return order_by, order
 
 
 async def _paubox_tracking_links(request: web.Request) -> web.StreamResponse:
     """Every link of every delivered email of one campaign send, in one body."""
     state = request.app[SIMULATOR_STATE]
-    config = state.config
-    if request.match_info["username"] != config.paubox_username or (
-        request.headers.get("Authorization") != f"Token token={config.paubox_api_key}"
-    ):
-        return _paubox_error(config.paubox_error_shape, 401, "invalid API key or username")
-    parsed = _paubox_query(request.query)
-    if isinstance(parsed, _Invalid):
-        return _invalid(state, request, "paubox", parsed)
-    send_id, order_by, order = parsed
-    scripted = await _scripted(state, request, "paubox", send_id)
+    refusal = _paubox_refusal(state, request)
+    if refusal is not None:
+        return refusal
+    send_id = _paubox_send_id(request.query)
+    if isinstance(send_id, _Invalid):
+        return _invalid(state, request, "paubox", send_id)
+    ordering = _paubox_order(request.query, PAUBOX_ORDER_BY)
+    if isinstance(ordering, _Invalid):
+        return _invalid(state, request, "paubox", ordering)
+    subject = _Subject(send_id)
+    scripted = await _scripted(state, request, "paubox", subject)
     if scripted is not None:
         return scripted
-    return _data_response(state, send_id, paubox_body(state._shape, send_id, order_by, order))
+    return _data_response(state, subject, paubox_body(state._shape, send_id, *ordering))
 
 
-def _sendgrid_query(automation_id: str, query: MultiMapping[str]) -> _LinksQuery | _Invalid:
-    """A validated automation links query, or what is wrong with it."""
-    if not is_uuid(automation_id):
-        return _Invalid(400, "id", "id must be a UUID", "a UUID")
-    for name in _SENDGRID_PARAMETERS:
+async def _paubox_tracking_links_by_unique_link(request: web.Request) -> web.StreamResponse:
+    """The click totals of each link of one campaign send's email, in one body."""
+    state = request.app[SIMULATOR_STATE]
+    refusal = _paubox_refusal(state, request)
+    if refusal is not None:
+        return refusal
+    send_id = _paubox_send_id(request.query)
+    if isinstance(send_id, _Invalid):
+        return _invalid(state, request, "paubox", send_id)
+    subject = _Subject(send_id)
+    scripted = await _scripted(state, request, "paubox", subject)
+    if scripted is not None:
+        return scripted
+    return _data_response(state, subject, paubox_unique_links_body(state._shape, send_id))
+
+
+# The sends table has no id to key its behaviour by: it is a listing.
+_SENDS_TABLE = _Subject("campaign_mailing_sends_table", listing=True)
+
+
+async def _paubox_sends_table(request: web.Request) -> web.StreamResponse:
+    """The account's sent campaigns, filtered by list name and sorted, in one body."""
+    state = request.app[SIMULATOR_STATE]
+    refusal = _paubox_refusal(state, request)
+    if refusal is not None:
+        return refusal
+    ordering = _paubox_order(request.query, PAUBOX_SENDS_ORDER_BY)
+    if isinstance(ordering, _Invalid):
+        return _invalid(state, request, "paubox", ordering)
+    scripted = await _scripted(state, request, "paubox", _SENDS_TABLE)
+    if scripted is not None:
+        return scripted
+    # An empty search, like none, keeps every send.
+    search = _last(request.query, "search", "") or None
+    body = paubox_sends_body(state._shape, search, *ordering)
+    return _data_response(state, _SENDS_TABLE, body)
+
+
+# SendGrid
+
+
+def _repeated_key(query: MultiMapping[str], names: Collection[str]) -> _Invalid | None:
+    """The first of `names` given more than once, which SendGrid refuses, if any."""
+    for name in names:
         if len(query.getall(name, ())) > 1:
             # The official Python client repeats the key for lists, which SendGrid refuses.
-            if name in _SENDGRID_LIST_PARAMETERS:
+            if name in _LIST_PARAMETERS:
                 message = f"{name} must be one comma-separated value, not a repeated key"
             else:
                 message = f"{name} must be given once"
             return _Invalid(400, name, message, f"one {name} parameter")
+    return None
+
+
+def _page_size(query: MultiMapping[str]) -> int | _Invalid:
+    """The `page_size` of a query, 25 if absent, or what is wrong with it."""
+    page_size = query.get("page_size", str(_DEFAULT_PAGE_SIZE))
+    if not (page_size.isascii() and page_size.isdigit() and 1 <= int(page_size) <= _MAX_PAGE_SIZE):
+        return _Invalid(
+            400,
+            "page_size",
+            f"page_size must be an integer from 1 to {_MAX_PAGE_SIZE}",
+            f"an integer from 1 to {_MAX_PAGE_SIZE}",
+        )
+    return int(page_size)
+
+
+def _path_id(request: web.Request) -> str | _Invalid:
+    """The path's id in lower case, or the 400 for one that is not a UUID."""
+    resource_id = request.match_info["id"]
+    if not is_uuid(resource_id):
+        return _Invalid(400, "id", "id must be a UUID", "a UUID")
+    return resource_id.lower()
+
+
+def _automation_links_query(request: web.Request) -> _AutomationLinksQuery | _Invalid:
+    """A validated automation links query, or what is wrong with it."""
+    query = request.query
+    automation_id = _path_id(request)
+    if isinstance(automation_id, _Invalid):
+        return automation_id
+    repeated = _repeated_key(query, ("group_by", "step_ids", *_PAGINATION_PARAMETERS))
+    if repeated is not None:
+        return repeated
     group_by = query.get("group_by")
     if group_by is not None and any(item != "step_id" for item in group_by.split(",")):
         return _Invalid(400, "group_by", "group_by must be step_id", "step_id")
@@ -524,20 +765,78 @@ def _sendgrid_query(automation_id: str, query: MultiMapping[str]) -> _LinksQuery
         return _Invalid(
             400, "step_ids", "step_ids must not repeat", "one comma-separated list of UUIDs"
         )
-    page_size = query.get("page_size", str(_DEFAULT_PAGE_SIZE))
-    if not (page_size.isascii() and page_size.isdigit() and 1 <= int(page_size) <= _MAX_PAGE_SIZE):
-        return _Invalid(
-            400,
-            "page_size",
-            f"page_size must be an integer from 1 to {_MAX_PAGE_SIZE}",
-            f"an integer from 1 to {_MAX_PAGE_SIZE}",
-        )
-    return _LinksQuery(
-        automation_id=automation_id.lower(),
+    page_size = _page_size(query)
+    if isinstance(page_size, _Invalid):
+        return page_size
+    return _AutomationLinksQuery(
+        automation_id=automation_id,
         group_by_step=group_by is not None,
         step_ids=step_ids,
-        page_size=int(page_size),
+        page_size=page_size,
     )
+
+
+def _single_send_links_query(request: web.Request) -> _SingleSendLinksQuery | _Invalid:
+    """A validated single-send links query, or what is wrong with it."""
+    query = request.query
+    single_send_id = _path_id(request)
+    if isinstance(single_send_id, _Invalid):
+        return single_send_id
+    repeated = _repeated_key(
+        query, ("group_by", "ab_variation_id", "ab_phase_id", *_PAGINATION_PARAMETERS)
+    )
+    if repeated is not None:
+        return repeated
+    group_by = tuple(query["group_by"].split(",")) if "group_by" in query else ()
+    if not all(item in SINGLE_SEND_GROUP_BY for item in group_by):
+        return _Invalid(
+            400,
+            "group_by",
+            "group_by must be ab_variation, ab_phase or both",
+            "one comma-separated list of ab_variation and ab_phase",
+        )
+    ab_variation_id = query.get("ab_variation_id")
+    if ab_variation_id is not None and not is_uuid(ab_variation_id):
+        return _Invalid(400, "ab_variation_id", "ab_variation_id must be a UUID", "a UUID")
+    ab_phase_id = query.get("ab_phase_id")
+    if ab_phase_id is not None and ab_phase_id not in AB_PHASE_IDS:
+        expected = " or ".join(AB_PHASE_IDS)
+        return _Invalid(400, "ab_phase_id", f"ab_phase_id must be {expected}", expected)
+    page_size = _page_size(query)
+    if isinstance(page_size, _Invalid):
+        return page_size
+    return _SingleSendLinksQuery(
+        single_send_id=single_send_id,
+        group_by=group_by,
+        ab_variation_id=ab_variation_id,
+        ab_phase_id=ab_phase_id,
+        page_size=page_size,
+    )
+
+
+def _listing_query(
+    listing: Literal["automations", "singlesends"], request: web.Request
+) -> _ListingQuery | _Invalid:
+    """A validated listing query, or what is wrong with it."""
+    query = request.query
+    filter_name = _LISTING_FILTERS[listing]
+    repeated = _repeated_key(query, (filter_name, *_PAGINATION_PARAMETERS))
+    if repeated is not None:
+        return repeated
+    ids = tuple(query[filter_name].split(",")) if filter_name in query else ()
+    # The spec types the ids as plain strings: an unknown one matches nothing, an empty one is
+    # no id at all.
+    if filter_name in query and not (0 < len(ids) <= _MAX_LISTED_IDS and all(ids)):
+        return _Invalid(
+            400,
+            filter_name,
+            f"{filter_name} must list 1 to {_MAX_LISTED_IDS} ids",
+            f"one comma-separated list of 1 to {_MAX_LISTED_IDS} ids",
+        )
+    page_size = _page_size(query)
+    if isinstance(page_size, _Invalid):
+        return page_size
+    return _ListingQuery(listing=listing, ids=ids, page_size=page_size)
 
 
 def _page_token(offset: int) -> str:
@@ -561,31 +860,26 @@ def _page_offset(token: str, count: int) -> int | None:
     return offset
 
 
-def _page_url(base: URL, query: _LinksQuery, offset: int) -> URL:
+def _page_url(base: URL, query: _PagedQuery, offset: int) -> URL:
     """The absolute URL of a page, keeping the query's parameters."""
-    parameters = {}
-    if query.group_by_step:
-        parameters["group_by"] = "step_id"
-    if query.step_ids:
-        parameters["step_ids"] = ",".join(query.step_ids)
-    parameters["page_size"] = str(query.page_size)
+    parameters = {**query.parameters(), "page_size": str(query.page_size)}
     if offset:
         parameters["page_token"] = _page_token(offset)
     return base.with_query(parameters)
 
 
 @functools.lru_cache(maxsize=4096)
-def _links_page(
+def _results_page(
     shape: DataShape,
     base: URL,
-    query: _LinksQuery,
+    query: _PagedQuery,
     offset: int,
     behavior: Behavior | None,
     foreign_origin: URL,
 ) -> bytes:
     """The serialized body of one page, for one origin and path (`base`)."""
-    stats = query.stats(shape)
-    count = len(stats.rows)
+    rows = query.rows(shape)
+    count = len(rows)
     end = offset + query.page_size
     metadata: dict[str, object] = {}
     if offset:
@@ -602,39 +896,62 @@ def _links_page(
     ):
         metadata["next"] = str(_page_url(base, query, 0))
     metadata["count"] = count
-    page = {
-        "results": stats.rows[offset:end],
-        "total_clicks": stats.total_clicks,
-        "_metadata": metadata,
-    }
+    page: dict[str, object] = {"results": rows[offset:end]}
+    total_clicks = query.total_clicks(shape)
+    if total_clicks is not None:
+        page["total_clicks"] = total_clicks
+    page["_metadata"] = metadata
     return orjson.dumps(page)
 
 
-async def _sendgrid_automation_links(request: web.Request) -> web.StreamResponse:
-    """One page of an automation's click-tracking stats."""
+async def _sendgrid_page(
+    request: web.Request, parse: Callable[[web.Request], _PagedQuery | _Invalid]
+) -> web.StreamResponse:
+    """One page of a paginated SendGrid endpoint whose query `parse` validates."""
     state = request.app[SIMULATOR_STATE]
     if request.headers.get("Authorization") != f"Bearer {state.config.sendgrid_api_key}":
         return _sendgrid_error(401, "authorization required")
-    parsed = _sendgrid_query(request.match_info["id"], request.query)
+    parsed = parse(request)
     if isinstance(parsed, _Invalid):
         return _invalid(state, request, "sendgrid", parsed)
     offset = 0
     token = request.query.get("page_token")
     if token is not None:
-        page_offset = _page_offset(token, len(parsed.stats(state._shape).rows))
+        page_offset = _page_offset(token, len(parsed.rows(state._shape)))
         if page_offset is None:
             invalid = _Invalid(400, "page_token", "invalid page_token", "a _metadata.next link")
             return _invalid(state, request, "sendgrid", invalid)
         offset = page_offset
-    scripted = await _scripted(state, request, "sendgrid", parsed.automation_id)
+    subject = parsed.subject
+    scripted = await _scripted(state, request, "sendgrid", subject)
     if scripted is not None:
         return scripted
-    body = _links_page(
+    body = _results_page(
         state._shape,
         request.url.with_query(None),
         parsed,
         offset,
-        state.config.behaviors.get(parsed.automation_id),
+        subject.behavior(state.config),
         state._foreign_origin,
     )
-    return _data_response(state, parsed.automation_id, body)
+    return _data_response(state, subject, body)
+
+
+async def _sendgrid_automation_links(request: web.Request) -> web.StreamResponse:
+    """One page of an automation's click-tracking stats."""
+    return await _sendgrid_page(request, _automation_links_query)
+
+
+async def _sendgrid_single_send_links(request: web.Request) -> web.StreamResponse:
+    """One page of a single send's click-tracking stats."""
+    return await _sendgrid_page(request, _single_send_links_query)
+
+
+async def _sendgrid_automations(request: web.Request) -> web.StreamResponse:
+    """One page of the account's automations with their stats."""
+    return await _sendgrid_page(request, functools.partial(_listing_query, "automations"))
+
+
+async def _sendgrid_single_sends(request: web.Request) -> web.StreamResponse:
+    """One page of the account's single sends with their stats."""
+    return await _sendgrid_page(request, functools.partial(_listing_query, "singlesends"))

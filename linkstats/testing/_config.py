@@ -1,4 +1,4 @@
-"""Configuration of the provider simulator: data sizes, rate limits, faults and scripted behaviours.
+"""Configuration of the provider simulator: data sizes, listings, limits, faults, behaviours.
 
 Every class is frozen and validated on construction, so a mistyped knob fails where it is written
 rather than as a puzzling response in the middle of a test.
@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 import attrs
 from attrs import validators as v
 from yarl import URL
+
+from ._data import is_uuid
 
 __all__ = ["Behavior", "Faults", "PauboxErrorShape", "RateLimit", "SimulatorConfig"]
 
@@ -32,6 +34,25 @@ def _inclusive_range(_instance: Any, attribute: attrs.Attribute[Any], value: Any
         raise ValueError(
             f"{attribute.name} must be a tuple (low, high) of ints with 0 <= low <= high"
         )
+
+
+def _at_least_one(_instance: Any, attribute: attrs.Attribute[Any], value: tuple[int, int]) -> None:
+    """Accept a range whose low bound is 1 or more (checked after `_inclusive_range`)."""
+    if value[0] < 1:
+        raise ValueError(f"{attribute.name} must start at 1 or more, got {value!r}")
+
+
+def _account_ids(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept None (ids drawn from the seed) or a tuple of distinct UUIDs."""
+    if value is None:
+        return
+    if not (isinstance(value, tuple) and all(isinstance(item, str) for item in value)):
+        raise ValueError(f"{attribute.name} must be None or a tuple of UUID strings")
+    if not all(is_uuid(item) for item in value):
+        raise ValueError(f"{attribute.name} must hold UUIDs, got {value!r}")
+    # UUIDs compare case-insensitively, as the listing filters do.
+    if len({item.lower() for item in value}) < len(value):
+        raise ValueError(f"{attribute.name} must not repeat an id")
 
 
 def _http_origin(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -70,7 +91,7 @@ class Faults:
 
 
 class Behavior(enum.Enum):
-    """Scripted behaviour of one send id or automation id."""
+    """Scripted behaviour of one send, automation or single send id, or of the listings."""
 
     NOT_FOUND = "not_found"
     """404 in the provider's error shape."""
@@ -130,6 +151,16 @@ class SimulatorConfig:
     links_per_email: tuple[int, int] = attrs.field(default=(2, 8), validator=_inclusive_range)
     steps_per_automation: tuple[int, int] = attrs.field(default=(1, 4), validator=_inclusive_range)
     links_per_step: tuple[int, int] = attrs.field(default=(2, 12), validator=_inclusive_range)
+    # A single send with one variation is not A/B tested; (2, 3) makes every one an A/B test.
+    variations_per_single_send: tuple[int, int] = attrs.field(
+        default=(1, 3), validator=[_inclusive_range, _at_least_one]
+    )
+    links_per_variation: tuple[int, int] = attrs.field(default=(2, 12), validator=_inclusive_range)
+    # What the account holds, in listing order; None draws 30 automations, 20 single sends and
+    # 25 Paubox campaign sends from the seed. Every well-formed UUID still has link data.
+    automation_ids: tuple[str, ...] | None = attrs.field(default=None, validator=_account_ids)
+    single_send_ids: tuple[str, ...] | None = attrs.field(default=None, validator=_account_ids)
+    paubox_send_ids: tuple[str, ...] | None = attrs.field(default=None, validator=_account_ids)
     # SendGrid always sends rate-limit headers; without a limit set it reports a generous one.
     rate_limit: RateLimit | None = attrs.field(
         default=None, validator=v.optional(v.instance_of(RateLimit))
@@ -143,6 +174,11 @@ class SimulatorConfig:
         factory=dict,
         converter=_frozen_behaviors,
         validator=v.deep_mapping(v.instance_of(str), v.instance_of(Behavior)),
+    )
+    # The behaviour of the three listings (SendGrid automations and single sends, Paubox's sends
+    # table), which have no id of their own to key it by.
+    listing_behavior: Behavior | None = attrs.field(
+        default=None, validator=v.optional(v.instance_of(Behavior))
     )
     flaky_failures: int = attrs.field(default=2, validator=[v.instance_of(int), v.ge(0)])
     foreign_url: str = attrs.field(

@@ -51,6 +51,11 @@ class Simulator:
         return self.url / "v1/orca"
 
     @property
+    def paubox_marketing_base_url(self) -> URL:
+        """Paubox's newer base URL, which has no username: as `https://api.paubox.com/v1/marketing`."""
+        return self.url / "v1/marketing"
+
+    @property
     def sendgrid_base_url(self) -> URL:
         """SendGrid's base URL: the origin, as for `https://api.sendgrid.com`."""
         return self.url

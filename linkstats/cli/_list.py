@@ -1,0 +1,47 @@
+"""``linkstats list``: the campaigns each provider with credentials set can list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from .. import Campaign, LinkStats, PauboxSend, SendGridAutomation
+from . import EXIT_OK
+from ._fetch import discovering, sources_for
+from ._output import destination, print_table, stream_writer
+
+COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
+
+
+async def list_campaigns(arguments: argparse.Namespace) -> int:
+    """Write one row per campaign; exit 0, or 2 when a listing refuses the credentials."""
+    sources = sources_for(arguments, os.environ, paubox=None, sendgrid=None)
+    async with LinkStats(*sources, concurrency=arguments.concurrency) as stats:
+        with discovering():
+            rows = [_row(campaign) async for campaign in stats.discover()]
+    with destination(arguments.output) as file:
+        if arguments.format == "table":
+            print_table(file, rows, COLUMNS, title="Campaigns")
+        else:
+            with stream_writer(file, arguments.format, COLUMNS) as writer:
+                writer.write_all(rows)
+    return EXIT_OK
+
+
+def _row(campaign: Campaign) -> dict[str, Any]:
+    target = campaign.target
+    if isinstance(target, PauboxSend):
+        kind, target_id = "send", target.send_id
+    elif isinstance(target, SendGridAutomation):
+        kind, target_id = "automation", target.automation_id
+    else:
+        kind, target_id = "single-send", getattr(target, "single_send_id", str(target))
+    return {
+        "provider": str(campaign.provider),
+        "kind": kind,
+        "id": target_id,
+        "name": campaign.name,
+        "sent_at": campaign.sent_at,
+        "step_ids": ",".join(campaign.step_ids),
+    }
