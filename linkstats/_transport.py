@@ -69,6 +69,8 @@ class TransportStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
+    #: Seconds of wall time during which requests were held back for the rate limit
+    #: (however many tasks waited at once).
     rate_limit_wait: float = 0.0
 
 
@@ -221,6 +223,7 @@ class Transport:
         self._entered = 0
         self.gate = RateLimitGate()
         self.stats = TransportStats()
+        self._waited_until = 0.0  # event-loop time up to which waiting is counted
 
     async def __aenter__(self) -> Self:
         if self._entered == 0 and self._owns_session:
@@ -337,9 +340,17 @@ class Transport:
         cap = self._retry.max_rate_limit_wait
         while waited < cap and (wait := self.gate.take()) > 0:
             wait = min(wait, cap - waited)
+            self._count_wait(wait)
             await asyncio.sleep(wait)
             waited += wait
-        self.stats.rate_limit_wait += waited
+
+    def _count_wait(self, seconds: float) -> None:
+        """Add the part of this wait that no other task's wait already covers."""
+        now = asyncio.get_running_loop().time()
+        start, until = max(now, self._waited_until), now + seconds
+        if until > start:
+            self.stats.rate_limit_wait += until - start
+            self._waited_until = until
 
     def _rate_limit_pause(self, response: Response) -> float | None:
         """For a 429, pause the whole source as long as asked (capped); return what was asked."""

@@ -301,8 +301,14 @@ async def test_concurrent_requests_share_the_window_budget() -> None:
     config = SimulatorConfig(rate_limit=RateLimit(limit=6, window=1.0))
     targets = [SendGridAutomation(uid(n)) for n in range(14)]
     async with Simulator(config) as simulator:
-        async with LinkStats(sendgrid_source(simulator), concurrency=4) as stats:
+        source = sendgrid_source(simulator)
+        started = time.monotonic()
+        async with LinkStats(source, concurrency=4) as stats:
             result = await stats.collect(targets)
+        elapsed = time.monotonic() - started
+
+    # Waiting is counted as wall time, however many tasks waited together.
+    assert 0 < source.stats.rate_limit_wait < elapsed
 
     assert result.ok
     assert list(result.clicks) == [r for t in targets for r in expected(simulator.config, t)]
