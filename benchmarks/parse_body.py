@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from functools import partial
 
 import orjson
+from contenders import target_id
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -28,7 +28,7 @@ ROWS = 60_000
 def main() -> None:
     rounds = int(sys.argv[1])
     config = SimulatorConfig(seed=1, deliveries_per_send=(10_000, 10_000), links_per_email=(6, 6))
-    target = PauboxSend(str(uuid.uuid5(uuid.NAMESPACE_URL, "https://linkstats.bench/parse/0")))
+    target = PauboxSend(target_id("parse", 0))
     body = orjson.dumps({"data": paubox_tracking_links(config, target.send_id)})
     source = PauboxSource(username="bench", api_key="bench")
     response = Response(URL("https://bench/"), 200, "OK", CIMultiDictProxy(CIMultiDict()), body)

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
 from pathlib import Path
 
 import orjson
+from contenders import target_id
 from yarl import URL
 
 from linkstats import LinkStats, SendGridAutomation, SendGridSource
 from linkstats.testing import SimulatorConfig
 
 
-def automation_id(number: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://linkstats.bench/stream/{number}"))
-
-
 async def stream(origin: URL, automations: int) -> int:
     source = SendGridSource(api_key=SimulatorConfig().sendgrid_api_key, base_url=origin)
     targets = [
-        SendGridAutomation(automation_id(number), group_by_step=True)
+        SendGridAutomation(target_id("stream", number), group_by_step=True)
         for number in range(automations)
     ]
     records = 0

@@ -140,10 +140,15 @@ class RateLimitGate:
                 return
             self._limit, self._window_end = window.limit, window.reset_at
             self._window_header = reset
+            used = window.limit - window.remaining
+        else:
+            # The same window as before: only the count can have moved.
+            remaining = headers.get("X-RateLimit-Remaining", "")
+            if self._limit is None or not remaining.isdigit():
+                return
+            used = self._limit - int(remaining)
         # The provider may have counted requests we did not send (another client of the key).
-        remaining = headers.get("X-RateLimit-Remaining", "")
-        if self._limit is not None and remaining.isdigit():
-            self._used = max(self._used, self._limit - int(remaining))
+        self._used = max(self._used, used)
 
 
 class Deadlines:
@@ -212,8 +217,6 @@ class Transport:
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
     ) -> None:
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self._provider = provider
         self._headers = dict(headers)
         self._deadlines = None if timeout is None else Deadlines(timeout)

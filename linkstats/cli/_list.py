@@ -6,10 +6,11 @@ import argparse
 import os
 from typing import Any
 
-from .. import Campaign, LinkStats, PauboxSend, SendGridAutomation
+from .. import Campaign, LinkStats
 from . import EXIT_OK
 from ._fetch import discovering, sources_for
 from ._output import destination, print_table, stream_writer
+from ._run import kind_and_id
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
@@ -30,13 +31,7 @@ async def list_campaigns(arguments: argparse.Namespace) -> int:
 
 
 def _row(campaign: Campaign) -> dict[str, Any]:
-    target = campaign.target
-    if isinstance(target, PauboxSend):
-        kind, target_id = "send", target.send_id
-    elif isinstance(target, SendGridAutomation):
-        kind, target_id = "automation", target.automation_id
-    else:
-        kind, target_id = "single-send", getattr(target, "single_send_id", str(target))
+    kind, target_id = kind_and_id(campaign.target)
     return {
         "provider": str(campaign.provider),
         "kind": kind,

@@ -54,15 +54,24 @@ class Tally:
         )
 
 
+def kind_and_id(target: Hashable) -> tuple[str, str]:
+    """What sort of campaign a target is (``send``, ``automation``, ``single-send``), and its id."""
+    if isinstance(target, PauboxSend):
+        return "send", target.send_id
+    if isinstance(target, SendGridAutomation):
+        return "automation", target.automation_id
+    if isinstance(target, SendGridSingleSend):
+        return "single-send", target.single_send_id
+    return type(target).__name__, repr(target)
+
+
 def describe(target: Hashable) -> str:
     """A target as a person would name it."""
-    if isinstance(target, PauboxSend):
-        return f"paubox send {target.send_id}"
-    if isinstance(target, SendGridAutomation):
-        return f"sendgrid automation {target.automation_id}"
-    if isinstance(target, SendGridSingleSend):
-        return f"sendgrid single send {target.single_send_id}"
-    return repr(target)
+    if not isinstance(target, PauboxSend | SendGridAutomation | SendGridSingleSend):
+        return repr(target)
+    kind, target_id = kind_and_id(target)
+    provider = "paubox" if isinstance(target, PauboxSend) else "sendgrid"
+    return f"{provider} {kind.replace('-', ' ')} {target_id}"
 
 
 async def fetch(
