@@ -8,6 +8,7 @@
 
 from ._errors import (
     AuthenticationError,
+    ErrorDetails,
     InvalidRequestError,
     LinkStatsError,
     NotFoundError,
@@ -19,38 +20,59 @@ from ._errors import (
     TransportError,
     UnexpectedStatusError,
 )
-from ._facade import CollectResult, LinkStats, TargetResult
-from ._models import Campaign, LinkClick, Provider
-from ._source import HTTPSource, LinkStatsSource, Page
+from ._facade import CollectResult, LinkStats, TargetResult, Targets
+from ._http import PageRequest, Response
+from ._models import Campaign, LinkClick, Listing
+from ._registry import (
+    ENTRY_POINT_GROUP,
+    ProviderInfo,
+    TargetKind,
+    TargetOption,
+    registered_providers,
+)
+from ._source import HTTPSource, LinkStatsSource, Page, SupportsDiscovery, SupportsPages
 from ._transport import TransportStats
+from .providers import Provider
 from .providers.paubox import PauboxSend, PauboxSource
 from .providers.sendgrid import SendGridAutomation, SendGridSingleSend, SendGridSource
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "AuthenticationError",
     "Campaign",
     "CollectResult",
+    "ErrorDetails",
     "HTTPSource",
     "InvalidRequestError",
     "LinkClick",
     "LinkStats",
     "LinkStatsError",
     "LinkStatsSource",
+    "Listing",
     "NotFoundError",
     "Page",
+    "PageRequest",
     "PaginationError",
     "PauboxSend",
     "PauboxSource",
     "Provider",
+    "ProviderInfo",
     "ProviderMessage",
     "RateLimitError",
+    "Response",
     "ResponseFormatError",
     "SendGridAutomation",
     "SendGridSingleSend",
     "SendGridSource",
     "ServerError",
+    "SupportsDiscovery",
+    "SupportsPages",
+    "TargetKind",
+    "TargetOption",
     "TargetResult",
+    "Targets",
     "TransportError",
     "TransportStats",
     "UnexpectedStatusError",
+    "registered_providers",
 ]

@@ -13,9 +13,11 @@ Every failure a provider or the network can cause is a ``LinkStatsError``::
     ├── UnexpectedStatusError    any other status (redirects are never followed)
     └── PaginationError          a next link that leaves the base URL's origin or repeats a page
 
-Each carries what the provider said (``provider_messages``), the HTTP ``status`` where there
-was one, the request ``url`` and, once known, the ``target`` being fetched. None of them ever
-holds a credential: keys travel only in request headers, which errors do not keep.
+Each carries what the provider said (``provider_messages``, read by that provider's own error
+parser), a short excerpt of the body (``body_excerpt``), the HTTP ``status`` where there was
+one, the request ``url`` and, once known, the ``target`` being fetched (a ``Listing`` for a
+failed listing). None of them ever holds a credential: keys travel only in request headers,
+which errors do not keep, and are cut out of the excerpt should a server echo them.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from typing import Any
 import attrs
 from yarl import URL
 
-from ._models import Provider
-
 __all__ = [
     "AuthenticationError",
+    "ErrorDetails",
     "InvalidRequestError",
     "LinkStatsError",
     "NotFoundError",
@@ -54,6 +55,15 @@ class ProviderMessage:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
+@attrs.frozen
+class ErrorDetails:
+    """What an error body says: the provider's messages, its error id and its error code."""
+
+    messages: tuple[ProviderMessage, ...] = ()
+    error_id: str | None = None
+    code: str | None = None
+
+
 class LinkStatsError(Exception):
     """Base of every error linkstats raises about a provider, a response or the network."""
 
@@ -61,13 +71,14 @@ class LinkStatsError(Exception):
         self,
         summary: str,
         *,
-        provider: Provider | None = None,
+        provider: str | None = None,
         status: int | None = None,
         url: URL | None = None,
         provider_messages: Sequence[ProviderMessage] = (),
         error_id: str | None = None,
         code: str | None = None,
         target: Hashable | None = None,
+        body_excerpt: str | None = None,
     ) -> None:
         super().__init__(summary)
         self.summary = summary
@@ -78,6 +89,7 @@ class LinkStatsError(Exception):
         self.error_id = error_id
         self.code = code
         self.target = target
+        self.body_excerpt = body_excerpt
 
     @property
     def messages(self) -> tuple[str, ...]:

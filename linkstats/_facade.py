@@ -5,40 +5,51 @@ from __future__ import annotations
 import asyncio
 from collections.abc import (
     AsyncGenerator,
+    AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Hashable,
     Iterable,
+    Iterator,
     Mapping,
 )
-from contextlib import AsyncExitStack, aclosing
+from contextlib import AsyncExitStack
 from itertools import chain
+from operator import itemgetter
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, Generic, Self, TypeAlias, TypeVar
 
 import attrs
 
+from ._errors import LinkStatsError
 from ._models import Campaign, LinkClick
-from ._source import HTTPSource, LinkStatsSource
+from ._source import LinkStatsSource, SupportsDiscovery, SupportsPages
 from ._validation import integer_in_range
 
-__all__ = ["CollectResult", "LinkStats", "TargetResult"]
+__all__ = ["CollectResult", "LinkStats", "TargetResult", "Targets"]
 
 T = TypeVar("T")
+TargetT = TypeVar("TargetT", bound=Hashable)
 
-Pages = Callable[[Any], AsyncGenerator[list[LinkClick], None]]
+Targets: TypeAlias = (
+    Iterable[TargetT | Campaign[TargetT]] | AsyncIterable[TargetT | Campaign[TargetT]]
+)
+"""What the fetching methods take: targets or campaigns, given up front or as they arrive."""
+
+Pages = Callable[[Any], AsyncIterator[list[LinkClick]]]
 
 
 @attrs.frozen
-class CollectResult:
+class CollectResult(Generic[TargetT]):
     """What ``LinkStats.collect`` fetched.
 
     ``clicks`` holds every record of the targets that succeeded, grouped by target in the
-    order the targets were given; ``errors`` maps each failed target to its exception.
+    order the targets were given; ``errors`` maps each failed target to its error.
     """
 
     clicks: list[LinkClick]
-    errors: Mapping[Hashable, Exception]
+    errors: Mapping[TargetT, LinkStatsError]
 
     @property
     def ok(self) -> bool:
@@ -47,21 +58,15 @@ class CollectResult:
 
 
 @attrs.frozen
-class _Job:
-    target: Hashable
-    pages: Pages
-
-
-@attrs.frozen
-class TargetResult:
+class TargetResult(Generic[TargetT]):
     """One target's outcome: its records, or the error that stopped it.
 
     For a failed target, ``clicks`` holds the pages fetched before the failure.
     """
 
-    target: Hashable
+    target: TargetT
     clicks: list[LinkClick]
-    error: Exception | None = None
+    error: LinkStatsError | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,14 +74,64 @@ class TargetResult:
         return self.error is None
 
 
-@runtime_checkable
-class _ListsCampaigns(Protocol):
-    def discover(self) -> AsyncGenerator[Campaign, None]: ...
+@attrs.frozen
+class _Job:
+    target: Any
+    pages: Pages
+    index: int
+
+
+class _Feed:
+    """Targets routed to their sources, handed to the workers one at a time.
+
+    Targets given up front are routed at once, so a bad one fails before anything is sent;
+    targets from an async iterable (``discover()``, say) are routed as they arrive, and
+    workers start on the first while the rest are still coming.
+    """
+
+    def __init__(self, route: Callable[[Any], Pages], targets: Targets[Any]) -> None:
+        self._route = route
+        self._seen: set[Any] = set()
+        self._arriving: AsyncIterator[Any] | None = None
+        self._planned: Iterator[_Job]
+        if isinstance(targets, AsyncIterable):
+            self._arriving = aiter(targets)
+            self._planned = iter(())
+            self._lock = asyncio.Lock()
+            self.size: int | None = None
+        elif isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
+            raise TypeError(f"targets must be an iterable of targets, got {type(targets).__name__}")
+        else:
+            jobs = [job for job in map(self._job, targets) if job is not None]
+            self._planned = iter(jobs)
+            self.size = len(jobs)
+
+    def _job(self, item: Any) -> _Job | None:
+        target = item.target if isinstance(item, Campaign) else item
+        if target in self._seen:
+            return None
+        pages = self._route(target)
+        self._seen.add(target)
+        return _Job(target, pages, len(self._seen))
+
+    async def next(self) -> _Job | None:
+        """The next target to fetch, or ``None`` when there are no more."""
+        if self._arriving is None:
+            return next(self._planned, None)
+        async with self._lock:
+            async for item in self._arriving:
+                if (job := self._job(item)) is not None:
+                    return job
+            return None
+
+    async def aclose(self) -> None:
+        if self._arriving is not None:
+            await _close(self._arriving)
 
 
 @attrs.frozen
 class _Failure:
-    error: Exception
+    error: BaseException
 
 
 class _Done:
@@ -90,9 +145,8 @@ class LinkStats:
     """Fetch link clicks for many targets across several sources at once.
 
     Each target goes to the source whose ``target_types`` include its type. At most
-    ``concurrency`` requests are in flight at any moment, across all sources and targets
-    (and across concurrent calls on this object): each fetching task holds one of
-    ``concurrency`` slots while it works through targets one at a time.
+    ``concurrency`` targets are fetched at any moment, across all sources (and across
+    concurrent calls on this object), and listings count against the same limit.
     """
 
     def __init__(self, *sources: LinkStatsSource[Any], concurrency: int = 16) -> None:
@@ -135,86 +189,118 @@ class LinkStats:
         if stack is not None:
             await stack.aclose()
 
-    def clicks(self, targets: Iterable[Hashable]) -> AsyncIterator[LinkClick]:
+    def clicks(self, targets: Targets[TargetT]) -> AsyncGenerator[LinkClick, None]:
         """Every target's records, merged as they arrive.
 
-        Targets are checked now, before anything is sent. The first failure stops the other
-        fetches and is raised. Memory stays bounded by ``concurrency`` pages, however many
-        records there are.
+        Targets (or campaigns) given up front are checked now, before anything is sent. The
+        first failure stops the other fetches and is raised. Memory stays bounded by
+        ``concurrency`` pages, however many records there are.
         """
-        return _flatten(self._fan_out(self._plan(targets), _pages))
+        feed = _Feed(self._route, targets)
 
-    def results(self, targets: Iterable[Hashable]) -> AsyncIterator[TargetResult]:
+        async def deliver(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
+            async with self._slots:
+                async for page in job.pages(job.target):
+                    await put(page)
+
+        return _flatten(self._fan_out(feed, deliver))
+
+    def results(self, targets: Targets[TargetT]) -> AsyncGenerator[TargetResult[TargetT], None]:
         """Each target's outcome as soon as that target is done, failures included.
 
-        Targets are checked now, before anything is sent. A failing target is reported and
-        the others carry on; memory holds at most ``concurrency`` targets' records at once.
+        Targets given up front are checked now, before anything is sent. A target failing
+        with a ``LinkStatsError`` is reported and the others carry on; memory holds at most
+        ``concurrency`` targets' records at once.
         """
-        return self._fan_out(self._plan(targets), _result)
+        feed = _Feed(self._route, targets)
 
-    async def collect(self, targets: Iterable[Hashable]) -> CollectResult:
+        async def deliver(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
+            async with self._slots:
+                result = await _outcome(job)
+            await put(result)
+
+        return self._fan_out(feed, deliver)
+
+    async def collect(self, targets: Targets[TargetT]) -> CollectResult[TargetT]:
         """All records of every target that succeeded, and the error of every one that failed.
 
-        One failing target never costs another its records.
+        One failing target never costs another its records; only a fault that is not a
+        ``LinkStatsError`` (a bug in a source, say) stops the rest, and is raised.
         """
-        jobs = self._plan(targets)
+        feed = _Feed(self._route, targets)
         self._require_open()
-        done: list[TargetResult] = []
-        pending = iter(jobs)
+        done: list[tuple[int, TargetResult[TargetT]]] = []
 
         # Unlike results(), nothing here needs to arrive early: workers keep what they
         # fetch, without a queue between them and the caller.
         async def work() -> None:
-            async with self._slots:
-                done.extend([await _outcome(job) for job in pending])
+            while (job := await feed.next()) is not None:
+                async with self._slots:
+                    done.append((job.index, await _outcome(job)))
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(self._concurrency, len(jobs))):
-                group.create_task(work())
-        by_target = {result.target: result for result in done}
-        ordered = [by_target[job.target] for job in jobs]
+        workers = {asyncio.create_task(work()) for _ in range(self._workers_for(feed))}
+        self._workers |= workers
+        try:
+            if workers:
+                finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+                for worker in finished:
+                    if (error := worker.exception()) is not None:
+                        raise error
+        finally:
+            await _stop(workers)
+            self._workers -= workers
+            await feed.aclose()
+        done.sort(key=itemgetter(0))
+        ordered = [result for _, result in done]
         clicks = list(chain.from_iterable(result.clicks for result in ordered if result.ok))
         failed = {result.target: result.error for result in ordered if result.error is not None}
         return CollectResult(clicks, MappingProxyType(failed))
 
-    async def discover(self) -> AsyncIterator[Campaign]:
-        """Every campaign each source can list, source after source.
+    async def discover(self) -> AsyncGenerator[Campaign[Any], None]:
+        """Every campaign each source that can list them lists, source after source.
 
         Each ``Campaign`` carries the target that fetches its clicks, so
-        ``collect([campaign.target async for campaign in stats.discover()])`` is everything.
+        ``await stats.collect(stats.discover())`` is everything.
         """
         self._require_open()
         for source in self._sources:
-            if isinstance(source, _ListsCampaigns):
-                # Listing requests count against the concurrency limit like any other.
-                async with self._slots, aclosing(source.discover()) as campaigns:
-                    async for campaign in campaigns:
-                        yield campaign
+            if not isinstance(source, SupportsDiscovery):
+                continue
+            campaigns = aiter(source.discover())
+            try:
+                while True:
+                    # Listing requests count against the concurrency limit like any other,
+                    # but no slot is held while the caller works on what was listed.
+                    async with self._slots:
+                        campaign = await anext(campaigns, None)
+                    if campaign is None:
+                        break
+                    yield campaign
+            finally:
+                await _close(campaigns)
 
     async def _fan_out(
-        self, jobs: list[_Job], produce: Callable[[_Job], AsyncGenerator[T, None]]
-    ) -> AsyncIterator[T]:
-        """What ``produce`` makes of each job, as it arrives, from ``concurrency`` workers.
+        self,
+        feed: _Feed,
+        deliver: Callable[[_Job, Callable[[Any], Awaitable[None]]], Awaitable[None]],
+    ) -> AsyncGenerator[Any, None]:
+        """What ``deliver`` hands over for each job, as it arrives, from the workers.
 
-        An exception out of ``produce`` stops every worker and is raised here.
+        An exception out of ``deliver`` stops every worker and is raised here.
         """
         self._require_open()
-        queue: asyncio.Queue[T | _Failure | _Done] = asyncio.Queue(self._concurrency)
-        pending = iter(jobs)
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._concurrency)
 
         async def work() -> None:
-            async with self._slots:
-                try:
-                    for job in pending:
-                        async with aclosing(produce(job)) as items:
-                            async for item in items:
-                                await queue.put(item)
-                except Exception as error:
-                    await queue.put(_Failure(error))
-                    return
+            try:
+                while (job := await feed.next()) is not None:
+                    await deliver(job, queue.put)
+            except Exception as error:
+                await queue.put(_Failure(error))
+                return
             await queue.put(_DONE)
 
-        workers = {asyncio.create_task(work()) for _ in range(min(self._concurrency, len(jobs)))}
+        workers = {asyncio.create_task(work()) for _ in range(self._workers_for(feed))}
         self._workers |= workers
         try:
             running = len(workers)
@@ -229,14 +315,12 @@ class LinkStats:
         finally:
             await _stop(workers)
             self._workers -= workers
+            await feed.aclose()
 
-    def _plan(self, targets: Iterable[Hashable]) -> list[_Job]:
-        """Route every target to its source, refusing any that no source fetches."""
-        if isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
-            raise TypeError(f"targets must be an iterable of targets, got {type(targets).__name__}")
-        return [_Job(target, self._route(target)) for target in dict.fromkeys(targets)]
+    def _workers_for(self, feed: _Feed) -> int:
+        return self._concurrency if feed.size is None else min(self._concurrency, feed.size)
 
-    def _route(self, target: Hashable) -> Pages:
+    def _route(self, target: Any) -> Pages:
         for cls in type(target).__mro__:
             if (pages := self._routes.get(cls)) is not None:
                 return pages
@@ -248,35 +332,31 @@ class LinkStats:
             raise RuntimeError("use LinkStats in 'async with' before fetching")
 
 
-def _pages(job: _Job) -> AsyncGenerator[list[LinkClick], None]:
-    return job.pages(job.target)
-
-
-async def _outcome(job: _Job) -> TargetResult:
-    # Nothing here awaits between pages, so a failure always ends the page generator
-    # itself: it never needs closing from outside.
+async def _outcome(job: _Job) -> TargetResult[Any]:
     clicks: list[LinkClick] = []
+    pages = job.pages(job.target)
     try:
-        async for page in job.pages(job.target):
+        async for page in pages:
             clicks.extend(page)
-    except Exception as error:
+    except LinkStatsError as error:
         return TargetResult(job.target, clicks, error)
+    finally:
+        await _close(pages)
     return TargetResult(job.target, clicks)
 
 
-async def _result(job: _Job) -> AsyncGenerator[TargetResult, None]:
-    yield await _outcome(job)
-
-
-async def _flatten(pages: AsyncIterator[list[LinkClick]]) -> AsyncIterator[LinkClick]:
-    async for page in pages:
-        for click in page:
-            yield click
+async def _flatten(pages: AsyncIterator[list[LinkClick]]) -> AsyncGenerator[LinkClick, None]:
+    try:
+        async for page in pages:
+            for click in page:
+                yield click
+    finally:
+        await _close(pages)
 
 
 def _pages_of(source: LinkStatsSource[Any]) -> Pages:
-    """The built-in sources hand over whole pages; any other source, record by record."""
-    if isinstance(source, HTTPSource):
+    """Whole pages from a source that hands them over; otherwise its records one by one."""
+    if isinstance(source, SupportsPages):
         return source.pages
 
     async def one_by_one(target: Any) -> AsyncGenerator[list[LinkClick], None]:
@@ -285,10 +365,16 @@ def _pages_of(source: LinkStatsSource[Any]) -> Pages:
             async for click in clicks:
                 yield [click]
         finally:
-            if isinstance(clicks, AsyncGenerator):
-                await clicks.aclose()
+            await _close(clicks)
 
     return one_by_one
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    """Close an async generator (or anything with ``aclose``) we stopped iterating early."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 async def _stop(workers: set[asyncio.Task[None]]) -> None:

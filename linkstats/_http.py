@@ -1,26 +1,28 @@
 """HTTP rules shared by every provider, kept free of I/O so they are tested from values alone.
 
 Base-URL and origin checks, the page identity used to catch looping ``next`` links, reading
-rate-limit headers, and turning an error response into a typed exception. Error bodies get one
-tolerant reader for every shape either provider documents (``{"errors": [...]}``,
-``{"error", "code", "details"}``, a string ``errors``), because gateways in front of either
-provider answer in any of them.
+rate-limit headers, and turning an error response into a typed exception. Each provider reads
+its own error bodies; ``read_error_body`` is the tolerant default beneath them, for the
+shapes APIs and the gateways in front of them commonly answer in (``{"errors": [...]}``,
+``{"error": ...}``, ``{"message": ...}``, ``{"title", "detail"}``, a bare string).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import attrs
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import (
     AuthenticationError,
+    ErrorDetails,
     InvalidRequestError,
     LinkStatsError,
     NotFoundError,
@@ -29,7 +31,6 @@ from ._errors import (
     ServerError,
     UnexpectedStatusError,
 )
-from ._models import Provider
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -39,6 +40,45 @@ _EPOCH_THRESHOLD = 1_000_000_000
 
 # Plain-text error bodies longer than this are pages, not messages.
 _MAX_TEXT_MESSAGE = 300
+# How much of an error body an exception keeps for the curious.
+_EXCERPT_CHARACTERS = 300
+# The keys under which error bodies commonly carry their messages, in the order read.
+_MESSAGE_KEYS = ("errors", "error", "message", "title", "detail", "details")
+
+
+_NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
+
+
+@attrs.frozen
+class PageRequest:
+    """A GET a provider wants sent: its URL, query included, and any headers of its own.
+
+    The source's credentials are added when it is sent, and only if the URL is on the base
+    URL's origin.
+    """
+
+    url: URL
+    headers: Mapping[str, str] = _NO_HEADERS
+
+    def with_query(self, **params: str | int) -> PageRequest:
+        """The same request with these query parameters set (others kept): offset paging."""
+        return attrs.evolve(self, url=self.url.update_query(params))
+
+
+@attrs.frozen
+class Response:
+    """A finished response: the body is fully read and the connection already released."""
+
+    request: PageRequest
+    status: int
+    reason: str | None
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def url(self) -> URL:
+        """The URL requested."""
+        return self.request.url
 
 
 def validate_base_url(value: str | URL) -> URL:
@@ -143,17 +183,17 @@ def rate_limit_window(headers: Mapping[str, str], now: float) -> RateLimitWindow
 
 
 def error_for_response(
-    provider: Provider,
+    provider: str,
     *,
     status: int,
     reason: str | None,
     headers: Mapping[str, str],
-    body: bytes,
     url: URL,
+    details: ErrorDetails,
+    body_excerpt: str | None = None,
     retry_after: float | None = None,
 ) -> LinkStatsError:
     """The typed error for a response that is not a success."""
-    messages, error_id, code = parse_error_body(body)
     summary = f"HTTP {status}{f' {reason}' if reason else ''} for GET {url}"
     if 300 <= status < 400 and "Location" in headers:
         summary += f" (redirect to {headers['Location']} not followed)"
@@ -161,9 +201,10 @@ def error_for_response(
         "provider": provider,
         "status": status,
         "url": url,
-        "provider_messages": messages,
-        "error_id": error_id,
-        "code": code,
+        "provider_messages": details.messages,
+        "error_id": details.error_id,
+        "code": details.code,
+        "body_excerpt": body_excerpt,
     }
     if status == 429:
         return RateLimitError(summary, retry_after=retry_after, **common)
@@ -182,40 +223,58 @@ def _error_class(status: int) -> type[LinkStatsError]:
     return UnexpectedStatusError
 
 
-def parse_error_body(body: bytes) -> tuple[tuple[ProviderMessage, ...], str | None, str | None]:
-    """The messages, error id and error code in an error body of any provider's shape."""
+def excerpt(body: bytes, secrets: Iterable[str]) -> str | None:
+    """The start of a body as text, with every secret cut out, should a server echo one."""
+    # Read a little more than kept, so that a secret straddling the cut is still found.
+    longest = max((len(secret) for secret in secrets), default=0)
+    text = body[: 4 * (_EXCERPT_CHARACTERS + longest)].decode("utf-8", "replace")
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = text.strip()
+    if not text:
+        return None
+    return text if len(text) <= _EXCERPT_CHARACTERS else text[:_EXCERPT_CHARACTERS] + "..."
+
+
+def read_error_body(body: bytes) -> ErrorDetails:
+    """The messages, error id and error code of an error body in any common shape.
+
+    The default beneath every provider's own error parser: whatever the shape, nothing it
+    can say is lost, and nothing it cannot read raises.
+    """
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _text_message(body), None, None
+        return ErrorDetails(_text_message(body))
     if isinstance(payload, str):
-        return (ProviderMessage(payload),), None, None
+        return ErrorDetails((ProviderMessage(payload),) if payload else ())
     if not isinstance(payload, dict):
-        return (), None, None
+        return ErrorDetails()
     messages: list[ProviderMessage] = []
-    _collect(messages, payload.get("errors"), None)
-    _collect(messages, payload.get("error"), None)
-    _collect(messages, payload.get("message"), None)
-    _collect(messages, payload.get("details"), None)
-    return tuple(messages), _scalar(payload.get("id")), _scalar(payload.get("code"))
+    for key in _MESSAGE_KEYS:
+        collect_messages(messages, payload.get(key))
+    return ErrorDetails(tuple(messages), _scalar(payload.get("id")), _scalar(payload.get("code")))
 
 
-def _collect(messages: list[ProviderMessage], value: Any, field: str | None) -> None:
+def collect_messages(messages: list[ProviderMessage], value: Any, field: str | None = None) -> None:
+    """Every message in ``value``: a string, a list of them, ``{"message", "field"}`` objects,
+    or an object mapping each field to its messages."""
     if isinstance(value, str):
         if value:
             messages.append(ProviderMessage(value, field))
     elif isinstance(value, list):
         for item in value:
-            _collect(messages, item, field)
+            collect_messages(messages, item, field)
     elif isinstance(value, dict):
         if "message" in value:
             item_field = value.get("field")
-            _collect(
+            collect_messages(
                 messages, value["message"], item_field if isinstance(item_field, str) else field
             )
         else:
             for key, item in value.items():
-                _collect(messages, item, str(key))
+                collect_messages(messages, item, str(key))
 
 
 def _scalar(value: Any) -> str | None:

@@ -1,36 +1,32 @@
-"""The normalized record every provider's rows are mapped to."""
+"""The normalized record every provider's rows are mapped to, and the campaigns they list."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Hashable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import attrs
 from yarl import URL
 
-__all__ = ["Campaign", "LinkClick", "Provider"]
+__all__ = ["Campaign", "LinkClick", "Listing"]
 
-
-class Provider(enum.StrEnum):
-    """Where a record came from; compares equal to its plain string."""
-
-    PAUBOX = "paubox"
-    SENDGRID = "sendgrid"
+TargetT_co = TypeVar("TargetT_co", bound=Hashable, covariant=True)
 
 
 @attrs.frozen
 class LinkClick:
     """One click-count row, the same shape whichever provider reported it.
 
-    ``url`` keeps the provider's text verbatim (``str(click.url)`` gives it back), so
-    ``{{custom_field}}`` templates, non-ASCII paths and ``mailto:`` links survive. Fields a
-    provider does not have, or left out of a row, are ``None``: ``link_id``, ``delivery_id``
-    and ``opened_at`` are Paubox's, ``step_id`` a SendGrid automation's, ``ab_variation`` and
-    ``ab_phase`` a SendGrid single send's, ``url_location`` SendGrid's.
+    ``provider`` is the provider's name, a plain string. ``url`` keeps the provider's text
+    verbatim (``str(click.url)`` gives it back), so ``{{custom_field}}`` templates, non-ASCII
+    paths and ``mailto:`` links survive. Fields a provider does not have, or left out of a row,
+    are ``None``: ``link_id``, ``delivery_id`` and ``opened_at`` identify one delivery's link,
+    ``step_id`` an automation step, ``ab_variation`` and ``ab_phase`` an A/B split, and
+    ``url_location`` the link's place in the email.
     """
 
-    provider: Provider
+    provider: str
     source_id: str
     url: URL
     clicks: int
@@ -44,15 +40,26 @@ class LinkClick:
 
 
 @attrs.frozen
-class Campaign:
+class Campaign(Generic[TargetT_co]):
     """A campaign a provider lists, with the target that fetches its clicks.
 
-    ``name`` and ``sent_at`` are what the listing says (Paubox gives its subscription list
-    and the time sent); ``step_ids`` are the automation steps a SendGrid listing named.
+    ``name`` and ``sent_at`` are what the listing says, where it says them; ``step_ids`` are
+    the automation steps the listing named.
     """
 
-    provider: Provider
-    target: Hashable
+    provider: str
+    target: TargetT_co
     name: str | None = None
     sent_at: datetime | None = None
     step_ids: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Listing:
+    """What a failed listing request was fetching: the ``target`` of its error."""
+
+    provider: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.name}"

@@ -1,32 +1,44 @@
-"""What a provider adapter is, and the HTTP machinery every built-in adapter shares.
+"""What a provider adapter is, and the HTTP machinery every HTTP adapter shares.
 
-A provider module subclasses ``HTTPSource`` and supplies two things: the URL of a target's
-first page, and how to turn one response into records plus the next-page link. Fetching,
-pagination, origin checks and error typing happen here, the same way for every provider.
+``LinkStatsSource`` is the whole contract ``LinkStats`` relies on; ``SupportsPages`` and
+``SupportsDiscovery`` are the optional capabilities it uses where a source has them.
+
+``HTTPSource`` is the base of an adapter for an HTTP API. A provider module subclasses it and
+describes: the request for a target's first page (``first_request``), how a response becomes
+records plus the next page's request (``parse_page``), and, if its error bodies have a shape
+of their own, how to read them (``parse_error``). Sending, retries, rate-limit waits,
+pagination, origin and loop checks and error typing happen here and in the transport, written
+once for every provider.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Hashable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import aiohttp
 import attrs
 import cattrs
 from yarl import URL
 
-from ._errors import LinkStatsError, PaginationError, ResponseFormatError
-from ._http import page_key, same_origin, validate_base_url
-from ._models import LinkClick, Provider
+from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseFormatError
+from ._http import PageRequest, Response, page_key, read_error_body, same_origin, validate_base_url
+from ._models import Campaign, LinkClick
 from ._parsing import gc_paused
-from ._transport import Response, RetryPolicy, Transport, TransportStats
+from ._transport import RetryPolicy, Transport, TransportStats
 from ._validation import integer_in_range, positive_number_or_none
 
-__all__ = ["HTTPSource", "LinkStatsSource", "Page"]
+__all__ = [
+    "HTTPSource",
+    "LinkStatsSource",
+    "Page",
+    "SupportsDiscovery",
+    "SupportsPages",
+]
 
 TargetT = TypeVar("TargetT", bound=Hashable)
 TargetT_contra = TypeVar("TargetT_contra", bound=Hashable, contravariant=True)
@@ -38,16 +50,25 @@ _THREAD_PARSE_BYTES = 1 << 20
 # Bodies above this size make enough objects for the garbage collector's passes to matter.
 _GC_PAUSE_BYTES = 1 << 16
 
-# What a body of the wrong shape makes the decoders raise.
-_SHAPE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError)
+# What decoding a body of the wrong shape raises. Anything else out of a parser (an
+# AttributeError on a typo, say) is a fault in the parser and surfaces as itself.
+_SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError)
 
 
 class LinkStatsSource(Protocol[TargetT_contra]):
     """A provider adapter: an async context manager that streams one target's records.
 
-    ``target_types`` names the target classes it accepts; ``LinkStats`` routes each target
-    to the source whose ``target_types`` include the target's type.
+    ``provider`` names the provider (it is the ``provider`` of every record); ``target_types``
+    names the target classes it accepts, and ``LinkStats`` routes each target to the source
+    whose ``target_types`` include the target's type. A failure of one target is raised as a
+    ``LinkStatsError``; anything else is taken for a fault and stops the whole fetch.
+
+    Optional capabilities, used where a source has them: ``pages(target)`` (see
+    ``SupportsPages``) and ``discover()`` (see ``SupportsDiscovery``).
     """
+
+    @property
+    def provider(self) -> str: ...
 
     @property
     def target_types(self) -> tuple[type[Any], ...]: ...
@@ -64,18 +85,45 @@ class LinkStatsSource(Protocol[TargetT_contra]):
     def clicks(self, target: TargetT_contra) -> AsyncIterator[LinkClick]: ...
 
 
+@runtime_checkable
+class SupportsPages(Protocol[TargetT_contra]):
+    """A source that hands over a target's records a page at a time, as they arrive.
+
+    ``LinkStats`` prefers this to ``clicks`` where a source has it: a list per response
+    costs less than an ``await`` per record.
+    """
+
+    def pages(self, target: TargetT_contra) -> AsyncIterator[list[LinkClick]]: ...
+
+
+@runtime_checkable
+class SupportsDiscovery(Protocol):
+    """A source that can list its account's campaigns, each with the target that fetches it."""
+
+    def discover(self) -> AsyncIterator[Campaign[Any]]: ...
+
+
 @attrs.frozen
 class Page(Generic[ItemT]):
-    """One response's items, and the provider's link to the next page if there is one."""
+    """One response's items, and how to get the next page if there is one.
+
+    ``next_page`` is a link (a string, absolute or relative to the request's URL, followed
+    as-is), a ``PageRequest`` (offset or cursor paging: ``response.request.with_query(...)``)
+    or ``None`` on the last page.
+    """
 
     items: list[ItemT]
-    next_link: str | None = None
+    next_page: PageRequest | str | None = None
 
 
 class HTTPSource(abc.ABC, Generic[TargetT]):
-    """Base of the built-in adapters: one transport, paginated fetches, typed errors."""
+    """Base of an adapter for an HTTP API: one transport, paginated fetches, typed errors.
 
-    provider: ClassVar[Provider]
+    Subclasses set ``provider`` and ``target_types`` and implement ``first_request`` and
+    ``parse_page``; ``parse_error`` reads error bodies tolerantly unless overridden.
+    """
+
+    provider: ClassVar[str]
     target_types: ClassVar[tuple[type[Any], ...]]
 
     def __init__(
@@ -83,14 +131,21 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         *,
         base_url: str | URL,
         headers: Mapping[str, str],
+        secrets: Collection[str],
         timeout: float | None,
         max_retries: int,
         backoff: float,
         max_rate_limit_wait: float,
         session: aiohttp.ClientSession | None,
+        max_connections: int | None = None,
     ) -> None:
+        """``headers`` go with every request, only to ``base_url``'s origin; ``secrets`` (the
+        API key) never appear in an error, even where a server echoes them; ``max_connections``
+        caps this source's requests in flight, for providers that limit connections."""
         positive_number_or_none("timeout", timeout)
         integer_in_range("max_retries", max_retries, 0, 100)
+        if max_connections is not None:
+            integer_in_range("max_connections", max_connections, 1, 10_000)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError(
                 f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
@@ -99,6 +154,8 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         self._transport = Transport(
             provider=self.provider,
             headers=headers,
+            secrets=secrets,
+            read_error=self.parse_error,
             timeout=timeout,
             retry=RetryPolicy(
                 max_retries=max_retries,
@@ -106,6 +163,7 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
                 max_rate_limit_wait=max_rate_limit_wait,
             ),
             session=session,
+            max_connections=max_connections,
         )
 
     def __repr__(self) -> str:
@@ -129,16 +187,20 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         await self._transport.__aexit__(exc_type, exc, tb)
 
     @abc.abstractmethod
-    def first_url(self, target: TargetT) -> URL:
-        """The URL of the target's first page."""
+    def first_request(self, target: TargetT) -> PageRequest:
+        """The request for the target's first page."""
 
     @abc.abstractmethod
-    def parse_page(self, target: TargetT, body: bytes) -> Page[LinkClick]:
-        """Records and next-page link from a successful response body.
+    def parse_page(self, target: TargetT, response: Response) -> Page[LinkClick]:
+        """Records and the next page's request from a successful response.
 
-        Raise ``ValueError`` or ``TypeError`` (or let cattrs raise) for a body that is not
-        the documented shape; the caller turns it into a ``ResponseFormatError``.
+        Raise ``ValueError``, ``TypeError`` or ``KeyError`` (or let the decoder raise them)
+        for a body that is not the documented shape: it becomes a ``ResponseFormatError``.
         """
+
+    def parse_error(self, response: Response) -> ErrorDetails:
+        """What an error response says; the default reads every common shape."""
+        return read_error_body(response.body)
 
     async def clicks(self, target: TargetT) -> AsyncGenerator[LinkClick, None]:
         """Every record of one target, following pagination to the last page."""
@@ -151,64 +213,94 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         if not isinstance(target, self.target_types):
             names = ", ".join(cls.__name__ for cls in self.target_types)
             raise TypeError(f"{type(self).__name__} fetches {names}, not {type(target).__name__}")
-        return self._paginate(self.first_url(target), partial(self.parse_page, target), target)
+        return self.paginate(
+            self.first_request(target), partial(self.parse_page, target), subject=target
+        )
 
-    async def _paginate(
-        self, url: URL, parse: Callable[[bytes], Page[ItemT]], subject: Hashable
+    async def paginate(
+        self,
+        request: PageRequest,
+        parse: Callable[[Response], Page[ItemT]],
+        *,
+        subject: Hashable,
     ) -> AsyncGenerator[list[ItemT], None]:
-        """Every page from ``url`` on, following next links; errors name ``subject``."""
+        """Every page from ``request`` on, each parsed by ``parse``; errors name ``subject``.
+
+        Listings use it as fetching does: a listing's ``subject`` is a ``Listing``.
+        """
+        if not same_origin(request.url, self.base_url):
+            raise ValueError(
+                f"{type(self).__name__} built a request for {str(request.url)!r}, outside "
+                f"{self.base_url.origin()}; not sent"
+            )
         fetched: set[tuple[str, tuple[str, ...]]] = set()
         try:
             while True:
-                response = await self._transport.get(url)
+                response = await self._transport.get(request)
                 if len(response.body) > _THREAD_PARSE_BYTES:
                     page = await asyncio.to_thread(self._decode, response, parse)
                 else:
                     page = self._decode(response, parse)
-                if page.next_link is None:
+                if page.next_page is None:
                     yield page.items
                     return
-                url = self._next_url(url, page.next_link, fetched)
+                request = self._next_request(request, page.next_page, fetched)
                 yield page.items
         except LinkStatsError as error:
             error.target = subject
             raise
 
-    def _next_url(self, url: URL, link: str, fetched: set[tuple[str, tuple[str, ...]]]) -> URL:
-        """The next page's URL, if it stays on our origin and has not been fetched yet."""
-        try:
-            next_url = URL(link, encoded=True)
-            if not next_url.absolute:
-                next_url = url.join(next_url)
-        except ValueError as exc:
+    def _next_request(
+        self,
+        request: PageRequest,
+        next_page: PageRequest | str,
+        fetched: set[tuple[str, tuple[str, ...]]],
+    ) -> PageRequest:
+        """The next page's request, if it stays on our origin and has not been sent yet."""
+        if isinstance(next_page, str):
+            next_page = self._follow(request, next_page)
+        if not same_origin(next_page.url, self.base_url):
             raise PaginationError(
-                f"next link {link!r} is not a URL", provider=self.provider, url=url
-            ) from exc
-        if not same_origin(next_url, self.base_url):
-            raise PaginationError(
-                f"next link {str(next_url)!r} is outside {self.base_url.origin()}; not followed",
+                f"next page {str(next_page.url)!r} is outside {self.base_url.origin()}; "
+                "not followed",
                 provider=self.provider,
-                url=url,
+                url=request.url,
             )
         # Most targets are one page, so pages are remembered only once there is a second.
         if not fetched:
-            fetched.add(page_key(url))
-        key = page_key(next_url)
+            fetched.add(page_key(request.url))
+        key = page_key(next_page.url)
         if key in fetched:
             raise PaginationError(
-                f"next link {next_url} repeats a page already fetched",
+                f"next page {next_page.url} repeats a page already fetched",
                 provider=self.provider,
-                url=url,
+                url=request.url,
             )
         fetched.add(key)
-        return next_url
+        return next_page
 
-    def _decode(self, response: Response, parse: Callable[[bytes], Page[ItemT]]) -> Page[ItemT]:
+    def _follow(self, request: PageRequest, link: str) -> PageRequest:
+        """A link, absolute or relative to the page it came from, as the next request."""
+        try:
+            url = URL(link, encoded=True)
+            if not url.absolute:
+                url = request.url.join(url)
+            # A link can parse and still hold a port no request could use.
+            url.port  # noqa: B018
+        except ValueError as exc:
+            raise PaginationError(
+                f"next link {link!r} is not a URL", provider=self.provider, url=request.url
+            ) from exc
+        return PageRequest(url)
+
+    def _decode(self, response: Response, parse: Callable[[Response], Page[ItemT]]) -> Page[ItemT]:
         try:
             if len(response.body) < _GC_PAUSE_BYTES:
-                return parse(response.body)
+                return parse(response)
             with gc_paused():
-                return parse(response.body)
+                return parse(response)
+        except ResponseFormatError:
+            raise
         except _SHAPE_ERRORS as exc:
             raise ResponseFormatError(
                 f"HTTP {response.status} body from GET {response.url} "

@@ -11,23 +11,24 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 import attrs
-from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._errors import LinkStatsError, TransportError
+from ._errors import ErrorDetails, LinkStatsError, TransportError
 from ._http import (
     RETRYABLE_STATUSES,
+    PageRequest,
+    Response,
     error_for_response,
+    excerpt,
     rate_limit_delay,
     rate_limit_window,
 )
-from ._models import Provider
 
 logger = logging.getLogger("linkstats")
 
@@ -72,17 +73,6 @@ class TransportStats:
     #: Seconds of wall time during which requests were held back for the rate limit
     #: (however many tasks waited at once).
     rate_limit_wait: float = 0.0
-
-
-@attrs.frozen
-class Response:
-    """A finished response: the body is fully read and the connection already released."""
-
-    url: URL
-    status: int
-    reason: str | None
-    headers: CIMultiDictProxy[str]
-    body: bytes
 
 
 class RateLimitGate:
@@ -211,14 +201,23 @@ class Transport:
     def __init__(
         self,
         *,
-        provider: Provider,
+        provider: str,
         headers: Mapping[str, str],
+        secrets: Collection[str],
+        read_error: Callable[[Response], ErrorDetails],
         timeout: float | None,
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
+        max_connections: int | None = None,
     ) -> None:
         self._provider = provider
         self._headers = dict(headers)
+        # A header carrying a secret is as secret as the secret itself.
+        self._secrets = tuple(
+            {*secrets, *(value for value in headers.values() if _holds(value, secrets))}
+        )
+        self._read_error = read_error
+        self._connections = None if max_connections is None else asyncio.Semaphore(max_connections)
         self._deadlines = None if timeout is None else Deadlines(timeout)
         self._retry = retry
         self._session = session
@@ -259,17 +258,19 @@ class Transport:
             session, self._session = self._session, None
             await session.close()
 
-    async def get(self, url: URL) -> Response:
-        """GET ``url``, retrying what is retryable; raise a typed error for anything else."""
+    async def get(self, request: PageRequest) -> Response:
+        """Send ``request``, retrying what is retryable; raise a typed error for anything else."""
         session = self._session
         if session is None or self._entered == 0:
             raise RuntimeError("use the source in 'async with' before fetching")
+        url = request.url
+        headers = {**self._headers, **request.headers} if request.headers else self._headers
         retry = 0
         while True:
             await self._wait_for_budget()
             self.stats.requests += 1
             try:
-                raw, body = await self._attempt(session, url)
+                raw, body = await self._attempt(session, url, headers)
             except aiohttp.ClientSSLError as exc:
                 raise self._transport_error(url, exc) from exc
             except _RETRYABLE_EXCEPTIONS as exc:
@@ -278,7 +279,7 @@ class Transport:
             except aiohttp.ClientError as exc:
                 raise self._transport_error(url, exc) from exc
             else:
-                response = Response(url, raw.status, raw.reason, raw.headers, body)
+                response = Response(request, raw.status, raw.reason, raw.headers, body)
                 self.gate.observe(response.headers)
                 if 200 <= response.status < 300:
                     return response
@@ -288,8 +289,9 @@ class Transport:
                     status=response.status,
                     reason=response.reason,
                     headers=response.headers,
-                    body=response.body,
                     url=url,
+                    details=self._read_error(response),
+                    body_excerpt=excerpt(body, self._secrets),
                     retry_after=requested,
                 )
                 if response.status not in RETRYABLE_STATUSES:
@@ -312,7 +314,16 @@ class Transport:
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, url: URL
+        self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One request, its body read whole, within the source's connection cap if it has one."""
+        if self._connections is None:
+            return await self._send(session, url, headers)
+        async with self._connections:
+            return await self._send(session, url, headers)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]
     ) -> tuple[aiohttp.ClientResponse, bytes]:
         """One request, its body read whole; TimeoutError once past the deadline."""
         deadlines = self._deadlines
@@ -320,7 +331,7 @@ class Transport:
         try:
             async with session.get(
                 url,
-                headers=self._headers,
+                headers=headers,
                 timeout=_NO_AIOHTTP_TIMEOUT,
                 allow_redirects=False,
                 raise_for_status=False,
@@ -371,3 +382,7 @@ class Transport:
         error = TransportError(f"GET {url} failed: {reason}", provider=self._provider, url=url)
         error.__cause__ = exc
         return error
+
+
+def _holds(value: str, secrets: Collection[str]) -> bool:
+    return any(secret and secret in value for secret in secrets)

@@ -18,9 +18,16 @@ import pytest
 from conftest import paubox_source, sendgrid_source, uuid_for
 from yarl import URL
 
-from linkstats import LinkStats, PauboxSend, PauboxSource, SendGridAutomation
+from linkstats import LinkStats, PauboxSend, SendGridAutomation
 from linkstats.reports import normalize_url, to_dict, totals
-from linkstats.testing import Behavior, Simulator, SimulatorConfig
+from linkstats.testing import (
+    Behavior,
+    Simulator,
+    SimulatorConfig,
+    paubox_send_ids,
+    sendgrid_automation_ids,
+    sendgrid_single_send_ids,
+)
 
 BROKEN = uuid_for(99, kind=1)
 HANGING = uuid_for(98, kind=2)
@@ -65,7 +72,11 @@ def target_flags(sends: list[str], automations: list[str]) -> list[str]:
 
 
 async def start(*arguments: str, environment: Mapping[str, str] | None = None) -> Any:
-    plain = {key: value for key, value in os.environ.items() if not key.endswith("_API_KEY")}
+    plain = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith(("_API_KEY", "_BASE_URL", "_USERNAME"))
+    }
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -254,13 +265,13 @@ async def test_a_bad_targets_line_is_named(simulator: Simulator) -> None:
         "fetch",
         "--targets=-",
         environment=credentials(simulator),
-        stdin=f"paubox,{SENDS[0]}\nmailchimp,{SENDS[1]}\n",
+        stdin=f"paubox,{SENDS[0]}\nmailgun,{SENDS[1]}\n",
     )
 
     assert finished.code == 2
     assert finished.stderr == (
-        "linkstats: error: standard input, line 2: unknown provider 'mailchimp'; use one of "
-        "paubox, sendgrid, sendgrid-automation, sendgrid-single-send\n"
+        "linkstats: error: standard input, line 2: unknown provider 'mailgun'; use one of "
+        "paubox, paubox-send, sendgrid, sendgrid-automation, sendgrid-single-send\n"
     )
 
 
@@ -343,12 +354,16 @@ async def test_ctrl_c_stops_cleanly_without_a_partial_file(
 
 
 async def test_demo_fetches_from_the_simulator_and_shows_the_top_links() -> None:
-    """The demo needs no credentials and ends with the table and a summary line."""
-    finished = await run("demo", "--targets=20")
+    """The demo needs no credentials, fetches every listed campaign, ends with a summary."""
+    listed = len(paubox_send_ids(SimulatorConfig()))
+    listed += len(sendgrid_automation_ids(SimulatorConfig()))
+    listed += len(sendgrid_single_send_ids(SimulatorConfig()))
+
+    finished = await run("demo")
 
     assert finished.code == 0
     assert "Top links" in finished.stdout
-    assert finished.stdout.splitlines()[-1].startswith("20 targets, ")
+    assert finished.stdout.splitlines()[-1].startswith(f"{listed} campaigns, ")
     assert len(parse_table(finished.stdout)) > 5
 
 
@@ -359,19 +374,22 @@ async def test_simulator_command_serves_until_interrupted() -> None:
         expected = await library_rows(reference, [target], ("none",), False)
     process = await start("simulator", "--port=0")
     async with asyncio.timeout(30):
-        first_line = (await process.stdout.readline()).decode()
-        origin = URL(first_line.split()[2])
-        source = PauboxSource(
-            username=reference.config.paubox_username,
-            api_key=reference.config.paubox_api_key,
-            base_url=origin / "v1/orca",
+        await process.stdout.readline()
+        exports = (await process.stdout.readline()).decode().split()
+        assert exports[0] == "export"
+        environment = dict(export.split("=", 1) for export in exports[1:])
+        fetched = await run(
+            "fetch",
+            f"--paubox-send={target.send_id}",
+            "--by=none",
+            "--format=json",
+            environment=environment,
         )
-        async with LinkStats(source) as stats:
-            result = await stats.collect([target])
         process.send_signal(signal.SIGINT)
         await process.communicate()
 
-    assert [to_dict(click) for click in result.clicks] == expected
+    assert fetched.code == 0
+    assert json.loads(fetched.stdout) == plain(expected)
     assert process.returncode == 130
 
 

@@ -19,6 +19,7 @@ from linkstats import (
     Campaign,
     LinkClick,
     LinkStats,
+    Listing,
     NotFoundError,
     PaginationError,
     PauboxSend,
@@ -181,7 +182,7 @@ def test_the_eu_region_is_a_base_url() -> None:
     """SendGrid's EU host is the same API elsewhere."""
     source = SendGridSource(api_key="SG.key", base_url=EU_BASE_URL)
 
-    url = source.first_url(SendGridAutomation(uid(1)))
+    url = source.first_request(SendGridAutomation(uid(1))).url
 
     assert url.host == "api.eu.sendgrid.com"
     assert url.path == f"/v3/marketing/stats/automations/{uid(1)}/links"
@@ -219,7 +220,7 @@ async def test_paubox_lists_its_sends_with_name_and_time(simulator: Simulator) -
         )
         for row in rows
     ]
-    sends = [c.target.send_id for c in listed if isinstance(c.target, PauboxSend)]
+    sends = [campaign.target.send_id for campaign in listed]
     assert sorted(sends) == sorted(paubox_send_ids(simulator.config))
 
 
@@ -292,4 +293,4 @@ async def test_a_failing_listing_raises_a_typed_error(
             with pytest.raises(error_type) as caught:
                 [campaign async for campaign in stats.discover()]
 
-    assert caught.value.target == "sendgrid automations"  # type: ignore[attr-defined]
+    assert caught.value.target == Listing("sendgrid", "automations")  # type: ignore[attr-defined]

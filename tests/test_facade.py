@@ -18,7 +18,6 @@ from linkstats import (
     LinkStats,
     NotFoundError,
     PauboxSend,
-    Provider,
     ResponseFormatError,
     SendGridAutomation,
     ServerError,
@@ -132,7 +131,7 @@ async def test_a_paused_stream_holds_only_a_bounded_number_of_pages() -> None:
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.3):
                     await simulator.log.wait_until(lambda log: log.count() > 9)
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
 
     assert simulator.log.count() == 9
 
@@ -168,8 +167,9 @@ async def test_a_source_entered_by_the_caller_outlives_linkstats(simulator: Simu
 
 
 class OneRecordSource:
-    """A minimal third-party source: anything with target_types, async with and clicks()."""
+    """A minimal third-party source: a provider name, target_types, async with and clicks()."""
 
+    provider = "one-record"
     target_types = (str,)
 
     async def __aenter__(self) -> Self:
@@ -184,7 +184,7 @@ class OneRecordSource:
         return None
 
     async def clicks(self, target: Any) -> AsyncIterator[LinkClick]:
-        yield LinkClick(Provider.PAUBOX, target, URL("https://example.com/"), 1)
+        yield LinkClick("one-record", target, URL("https://example.com/"), 1)
 
 
 async def test_any_source_following_the_protocol_plugs_in(simulator: Simulator) -> None:
@@ -193,5 +193,5 @@ async def test_any_source_following_the_protocol_plugs_in(simulator: Simulator) 
         result = await stats.collect(["a", PauboxSend(uuid_for(1)), "b"])
 
     assert [click.source_id for click in result.clicks[:1]] == ["a"]
-    assert result.clicks[-1] == LinkClick(Provider.PAUBOX, "b", URL("https://example.com/"), 1)
+    assert result.clicks[-1] == LinkClick("one-record", "b", URL("https://example.com/"), 1)
     assert len(result.clicks) == 2 + len(expected(simulator.config, PauboxSend(uuid_for(1))))

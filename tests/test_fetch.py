@@ -13,7 +13,7 @@ from conftest import (
     uuid_for,
 )
 
-from linkstats import LinkStats, PauboxSend, SendGridAutomation
+from linkstats import CollectResult, LinkStats, PauboxSend, SendGridAutomation
 from linkstats.testing import Simulator, SimulatorConfig, sendgrid_automation_steps
 
 
@@ -145,7 +145,7 @@ async def test_repeated_targets_are_fetched_once(simulator: Simulator) -> None:
 async def test_empty_target_list_sends_nothing(simulator: Simulator) -> None:
     """No targets, no requests, an empty result."""
     async with LinkStats(paubox_source(simulator)) as stats:
-        result = await stats.collect([])
+        result: CollectResult[PauboxSend] = await stats.collect([])
         streamed = [click async for click in stats.clicks([])]
 
     assert result.clicks == []

@@ -11,6 +11,7 @@ from yarl import URL
 
 from linkstats import (
     AuthenticationError,
+    ErrorDetails,
     InvalidRequestError,
     LinkStatsError,
     NotFoundError,
@@ -23,10 +24,11 @@ from linkstats import (
 from linkstats._http import (
     RateLimitWindow,
     error_for_response,
+    excerpt,
     page_key,
-    parse_error_body,
     rate_limit_delay,
     rate_limit_window,
+    read_error_body,
     same_origin,
     validate_base_url,
 )
@@ -132,41 +134,37 @@ def test_rate_limit_window_is_read_from_the_three_headers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sample", "messages", "code", "error_id"),
+    ("body", "details"),
     [
         (
-            "sendgrid/error_400.json",
-            (ProviderMessage("page_size must be between 1 and 50", "page_size"),),
-            None,
-            "a1b2c3d4",
-        ),
-        ("sendgrid/error_429.json", (ProviderMessage("too many requests"),), None, None),
-        ("paubox/error_401_error.json", (ProviderMessage("Unauthorized"),), "unauthorized", None),
-        (
-            "paubox/error_422_errors_list.json",
-            (ProviderMessage("campaign_mailing_send_id is not a valid UUID"),),
-            None,
-            None,
+            b'{"errors": [{"field": "page_size", "message": "too big"}], "id": "a1"}',
+            ErrorDetails((ProviderMessage("too big", "page_size"),), "a1"),
         ),
         (
-            "paubox/error_400_errors_string.json",
-            (ProviderMessage("campaign_mailing_send_id is required"),),
-            None,
-            None,
+            b'{"error": "Unauthorized", "code": "unauthorized", "details": {}}',
+            ErrorDetails((ProviderMessage("Unauthorized"),), code="unauthorized"),
         ),
         (
-            "paubox/error_422_details.json",
-            (ProviderMessage("Validation failed"), ProviderMessage("must be asc or desc", "order")),
-            "unprocessable_entity",
-            None,
+            b'{"title": "Resource Not Found", "detail": "No such campaign.", "status": 404}',
+            ErrorDetails(
+                (ProviderMessage("Resource Not Found"), ProviderMessage("No such campaign."))
+            ),
+        ),
+        (
+            b'{"message": "Forbidden", "code": 403}',
+            ErrorDetails((ProviderMessage("Forbidden"),), code="403"),
+        ),
+        (
+            b'{"errors": {"order": ["must be asc or desc"]}}',
+            ErrorDetails((ProviderMessage("must be asc or desc", "order"),)),
         ),
     ],
 )
-def test_error_bodies_of_every_documented_shape_are_read(
-    sample: str, messages: tuple[ProviderMessage, ...], code: str | None, error_id: str | None
+def test_the_default_error_reader_reads_the_common_shapes(
+    body: bytes, details: ErrorDetails
 ) -> None:
-    """SendGrid's errors[], Paubox's error/code/details, errors[] and a string errors."""
-    assert parse_error_body((SAMPLES / sample).read_bytes()) == (messages, error_id, code)
+    """errors[] with fields, error/code, title/detail, message, and fields mapped to messages."""
+    assert read_error_body(body) == details
 
 
 @pytest.mark.parametrize(
@@ -183,7 +181,25 @@ def test_error_bodies_that_are_not_provider_json_still_parse(
     body: bytes, messages: tuple[ProviderMessage, ...]
 ) -> None:
     """A gateway's HTML says nothing useful; a short text line is kept as the message."""
-    assert parse_error_body(body)[0] == messages
+    assert read_error_body(body).messages == messages
+
+
+@pytest.mark.parametrize(
+    ("body", "secrets", "expected"),
+    [
+        (b"", ("k",), None),
+        (b"  upstream says no \n", (), "upstream says no"),
+        (b"echo: Bearer SG.key-1", ("SG.key-1",), "echo: Bearer [redacted]"),
+        (b"x" * 400, (), "x" * 300 + "..."),
+        (b"x" * 298 + b"SECRET", ("SECRET",), "x" * 298 + "[r..."),
+        (b"caf\xc3\xa9 \xff", (), "caf\u00e9 \ufffd"),
+    ],
+)
+def test_an_error_keeps_a_short_excerpt_without_secrets(
+    body: bytes, secrets: tuple[str, ...], expected: str | None
+) -> None:
+    """At most 300 characters, secrets cut out before the cut, undecodable bytes replaced."""
+    assert excerpt(body, secrets) == expected
 
 
 @pytest.mark.parametrize(
@@ -208,8 +224,8 @@ def test_each_status_has_its_error_type(status: int, error_type: type[LinkStatsE
         status=status,
         reason="Reason",
         headers=headers(),
-        body=(SAMPLES / "sendgrid/error_400.json").read_bytes(),
         url=URL("https://api.sendgrid.com/v3/x"),
+        details=read_error_body((SAMPLES / "sendgrid/error_400.json").read_bytes()),
     )
 
     assert type(error) is error_type
@@ -228,8 +244,9 @@ def test_errors_survive_pickling() -> None:
         status=429,
         reason="Too Many Requests",
         headers=headers(),
-        body=b'{"error": "slow down", "code": "rate_limited"}',
         url=URL("https://api.paubox.net/v1/orca/demo/tracking_links"),
+        details=read_error_body(b'{"error": "slow down", "code": "rate_limited"}'),
+        body_excerpt='{"error": "slow down"}',
         retry_after=2.0,
     )
 
@@ -240,3 +257,4 @@ def test_errors_survive_pickling() -> None:
     assert copy.retry_after == 2.0
     assert copy.url == error.url
     assert copy.messages == ("slow down",)
+    assert copy.body_excerpt == '{"error": "slow down"}'

@@ -8,25 +8,31 @@ absent on the last page).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Hashable
 from datetime import UTC, datetime, timedelta, timezone
-from functools import partial
 from pathlib import Path
 
 import orjson
 import pytest
+from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from linkstats import (
+    ErrorDetails,
     LinkClick,
+    LinkStats,
+    PageRequest,
+    PaginationError,
     PauboxSend,
     PauboxSource,
     Provider,
+    ProviderMessage,
+    Response,
     ResponseFormatError,
     SendGridAutomation,
     SendGridSource,
 )
-from linkstats._transport import Response
 
 SAMPLES = Path(__file__).parent / "samples"
 SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
@@ -37,11 +43,48 @@ def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-def ok(body: bytes) -> Response:
-    """A 200 response carrying ``body``, as the transport hands it over."""
+def ok(body: bytes, status: int = 200) -> Response:
+    """A response carrying ``body``, as the transport hands it over."""
     return Response(
-        URL("https://provider.test/x"), 200, "OK", CIMultiDictProxy(CIMultiDict()), body
+        PageRequest(URL("https://provider.test/x")),
+        status,
+        "OK",
+        CIMultiDictProxy(CIMultiDict()),
+        body,
     )
+
+
+class BodyServer:
+    """A loopback server answering every GET with 200 and ``body``, noting what was asked."""
+
+    def __init__(self) -> None:
+        self.body = b""
+        self.url = ""
+        self.requested: list[str] = []
+
+    async def answer(self, request: web.Request) -> web.Response:
+        self.requested.append(request.path_qs)
+        return web.Response(body=self.body, content_type="application/json")
+
+
+@pytest.fixture
+async def body_server() -> AsyncIterator[BodyServer]:
+    server = BodyServer()
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", server.answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    await runner.cleanup()
+
+
+async def fetch_error(source: PauboxSource | SendGridSource, target: Hashable) -> Exception:
+    async with LinkStats(source) as stats:
+        result = await stats.collect([target])
+    assert result.clicks == []
+    return result.errors[target]
 
 
 @pytest.fixture
@@ -56,11 +99,11 @@ def sendgrid() -> SendGridSource:
 
 def test_paubox_rows_map_to_exact_records(paubox: PauboxSource) -> None:
     """Every row becomes one record; missing or null attributes become None, clicks 0."""
-    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+    page = paubox.parse_page(PauboxSend(SEND_ID), ok(sample("paubox/tracking_links_200.json")))
 
     delivery_1 = "9a3c1f57-6a0e-4a53-b2c8-0d1e4c7f9b21"
     delivery_2 = "ab4d2e68-7b1f-4b64-83d9-1e2f5d8a0c32"
-    assert page.next_link is None
+    assert page.next_page is None
     assert page.items == [
         LinkClick(
             Provider.PAUBOX,
@@ -113,7 +156,7 @@ def test_paubox_rows_map_to_exact_records(paubox: PauboxSource) -> None:
 
 def test_urls_keep_the_providers_text(paubox: PauboxSource) -> None:
     """Templates, non-ASCII paths and mailto: come back verbatim from str(url)."""
-    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+    page = paubox.parse_page(PauboxSend(SEND_ID), ok(sample("paubox/tracking_links_200.json")))
 
     texts = [str(click.url) for click in page.items]
     assert "https://example.com/welcome?name={{first_name}}" in texts
@@ -124,7 +167,7 @@ def test_urls_keep_the_providers_text(paubox: PauboxSource) -> None:
 
 def test_provider_is_a_plain_string(paubox: PauboxSource) -> None:
     """Users may compare the provider with a str."""
-    page = paubox.parse_page(PauboxSend(SEND_ID), sample("paubox/tracking_links_200.json"))
+    page = paubox.parse_page(PauboxSend(SEND_ID), ok(sample("paubox/tracking_links_200.json")))
 
     assert page.items[0].provider == "paubox"
 
@@ -155,7 +198,7 @@ def test_opened_at_accepts_any_iso_8601_form(
     """Z, offsets with and without a colon, any fraction; a bare time is UTC."""
     body = orjson.dumps({"data": [{"attributes": {"opened_at": opened_at}}]})
 
-    (click,) = paubox.parse_page(PauboxSend(SEND_ID), body).items
+    (click,) = paubox.parse_page(PauboxSend(SEND_ID), ok(body)).items
 
     assert click.opened_at == expected
     assert click.opened_at is None or click.opened_at.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
@@ -164,7 +207,7 @@ def test_opened_at_accepts_any_iso_8601_form(
 @pytest.mark.parametrize("body", [b"{}", b'{"data": null}', b'{"data": []}'])
 def test_paubox_body_without_rows_is_empty(paubox: PauboxSource, body: bytes) -> None:
     """The schema requires nothing, so an absent or null data list means no rows."""
-    assert paubox.parse_page(PauboxSend(SEND_ID), body).items == []
+    assert paubox.parse_page(PauboxSend(SEND_ID), ok(body)).items == []
 
 
 @pytest.mark.parametrize(
@@ -174,28 +217,36 @@ def test_paubox_body_without_rows_is_empty(paubox: PauboxSource, body: bytes) ->
         b'{"data": [',
         b"[]",
         b'{"data": {"id": "x"}}',
+        b'{"data": ["x"]}',
+        b'{"data": [{"attributes": []}]}',
         b'{"data": [{"attributes": {"clicked": "three"}}]}',
         b'{"data": [{"attributes": {"opened_at": "yesterday"}}]}',
         b'{"data": [{"attributes": {"target_url": 42}}]}',
         b'{"data": [{"attributes": {"target_url": "http://[::1"}}]}',
     ],
 )
-def test_paubox_body_of_the_wrong_shape_is_a_format_error(
-    paubox: PauboxSource, body: bytes
+async def test_paubox_body_of_the_wrong_shape_is_a_format_error(
+    body_server: BodyServer, body: bytes
 ) -> None:
     """Not JSON, or JSON that is not the documented shape: ResponseFormatError."""
-    with pytest.raises(ResponseFormatError) as caught:
-        paubox._decode(ok(body), partial(paubox.parse_page, PauboxSend(SEND_ID)))
+    body_server.body = body
+    source = PauboxSource(
+        username="demo", api_key="paubox-secret", base_url=body_server.url + "/v1/orca"
+    )
 
-    assert caught.value.provider == "paubox"
-    assert caught.value.status == 200
+    error = await fetch_error(source, PauboxSend(SEND_ID))
+
+    assert type(error) is ResponseFormatError
+    assert error.provider == "paubox"
+    assert error.status == 200
+    assert error.target == PauboxSend(SEND_ID)
 
 
 def test_sendgrid_page_maps_rows_and_returns_next_link(sendgrid: SendGridSource) -> None:
     """Rows become records; the absolute _metadata.next is handed back untouched."""
     target = SendGridAutomation(AUTOMATION_ID, group_by_step=True, page_size=2)
 
-    page = sendgrid.parse_page(target, sample("sendgrid/automation_links_page1.json"))
+    page = sendgrid.parse_page(target, ok(sample("sendgrid/automation_links_page1.json")))
 
     step = "0fb9b1a7-7c3a-4d4c-9b2f-1d8d2a7e9c01"
     assert page.items == [
@@ -216,7 +267,7 @@ def test_sendgrid_page_maps_rows_and_returns_next_link(sendgrid: SendGridSource)
             url_location=1,
         ),
     ]
-    assert page.next_link == (
+    assert page.next_page == (
         "https://api.sendgrid.com/v3/marketing/stats/automations/"
         f"{AUTOMATION_ID}/links?group_by=step_id&page_size=2&page_token=Mg%3D%3D"
     )
@@ -225,10 +276,10 @@ def test_sendgrid_page_maps_rows_and_returns_next_link(sendgrid: SendGridSource)
 def test_sendgrid_last_page_has_no_next_link(sendgrid: SendGridSource) -> None:
     """No _metadata.next means the last page; a missing url_location is None."""
     page = sendgrid.parse_page(
-        SendGridAutomation(AUTOMATION_ID), sample("sendgrid/automation_links_last.json")
+        SendGridAutomation(AUTOMATION_ID), ok(sample("sendgrid/automation_links_last.json"))
     )
 
-    assert page.next_link is None
+    assert page.next_page is None
     assert page.items == [
         LinkClick(
             Provider.SENDGRID,
@@ -244,7 +295,7 @@ def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) ->
     """Ungrouped stats may leave step_id out; it is None on the record."""
     body = b'{"results": [{"url": "https://example.com/", "clicks": 4}], "total_clicks": 4}'
 
-    (click,) = sendgrid.parse_page(SendGridAutomation(AUTOMATION_ID), body).items
+    (click,) = sendgrid.parse_page(SendGridAutomation(AUTOMATION_ID), ok(body)).items
 
     assert click == LinkClick(Provider.SENDGRID, AUTOMATION_ID, URL("https://example.com/"), 4)
 
@@ -258,25 +309,92 @@ def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) ->
         b'{"results": [{"url": "https://example.com/"}]}',
         b'{"results": [{"url": "https://example.com/", "clicks": "1"}]}',
         b'{"results": [], "_metadata": {"next": 5}}',
+        b'{"results": ["https://example.com/"]}',
     ],
 )
-def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
-    sendgrid: SendGridSource, body: bytes
+async def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
+    body_server: BodyServer, body: bytes
 ) -> None:
     """Required url and clicks missing, wrong types, or no results: ResponseFormatError."""
-    with pytest.raises(ResponseFormatError):
-        sendgrid._decode(ok(body), partial(sendgrid.parse_page, SendGridAutomation(AUTOMATION_ID)))
+    body_server.body = body
+    source = SendGridSource(api_key="SG.secret", base_url=body_server.url)
+
+    error = await fetch_error(source, SendGridAutomation(AUTOMATION_ID))
+
+    assert type(error) is ResponseFormatError
+    assert error.provider == "sendgrid"
 
 
-def test_a_relative_next_link_is_resolved_against_the_page(sendgrid: SendGridSource) -> None:
-    """A next link without scheme and host stays on the page's origin."""
-    page_url = URL("https://api.sendgrid.com/v3/marketing/stats/automations/x/links?page_size=2")
+@pytest.mark.parametrize(
+    ("source", "sample_name", "details"),
+    [
+        (
+            SendGridSource(api_key="SG.secret"),
+            "sendgrid/error_400.json",
+            ErrorDetails(
+                (ProviderMessage("page_size must be between 1 and 50", "page_size"),), "a1b2c3d4"
+            ),
+        ),
+        (
+            SendGridSource(api_key="SG.secret"),
+            "sendgrid/error_429.json",
+            ErrorDetails((ProviderMessage("too many requests"),)),
+        ),
+        (
+            PauboxSource(username="demo", api_key="paubox-secret"),
+            "paubox/error_401_error.json",
+            ErrorDetails((ProviderMessage("Unauthorized"),), code="unauthorized"),
+        ),
+        (
+            PauboxSource(username="demo", api_key="paubox-secret"),
+            "paubox/error_422_errors_list.json",
+            ErrorDetails((ProviderMessage("campaign_mailing_send_id is not a valid UUID"),)),
+        ),
+        (
+            PauboxSource(username="demo", api_key="paubox-secret"),
+            "paubox/error_400_errors_string.json",
+            ErrorDetails((ProviderMessage("campaign_mailing_send_id is required"),)),
+        ),
+        (
+            PauboxSource(username="demo", api_key="paubox-secret"),
+            "paubox/error_422_details.json",
+            ErrorDetails(
+                (
+                    ProviderMessage("Validation failed"),
+                    ProviderMessage("must be asc or desc", "order"),
+                ),
+                code="unprocessable_entity",
+            ),
+        ),
+    ],
+)
+def test_each_provider_reads_its_documented_error_shapes(
+    source: PauboxSource | SendGridSource, sample_name: str, details: ErrorDetails
+) -> None:
+    """SendGrid's errors[] with field and id; Paubox's error/code/details, errors[], errors."""
+    assert source.parse_error(ok(sample(sample_name), status=400)) == details
 
-    next_url = sendgrid._next_url(
-        page_url, "/v3/marketing/stats/automations/x/links?page_token=b", set()
+
+def test_a_gateway_page_in_front_of_a_provider_is_read_by_the_default() -> None:
+    """An error body not in the provider's shape still gives what it says."""
+    response = ok(b"upstream connect error", status=502)
+
+    assert SendGridSource(api_key="SG.secret").parse_error(response) == ErrorDetails(
+        (ProviderMessage("upstream connect error"),)
     )
 
-    assert (
-        str(next_url)
-        == "https://api.sendgrid.com/v3/marketing/stats/automations/x/links?page_token=b"
+
+async def test_a_relative_next_link_is_resolved_against_the_page(body_server: BodyServer) -> None:
+    """A next link without scheme and host stays on the page's origin; a repeat is refused."""
+    body_server.body = (
+        b'{"results": [], "_metadata": {"next": "/v3/marketing/stats/automations/x/links?t=b"}}'
     )
+    source = SendGridSource(api_key="SG.secret", base_url=body_server.url)
+
+    error = await fetch_error(source, SendGridAutomation(AUTOMATION_ID))
+
+    assert body_server.requested == [
+        f"/v3/marketing/stats/automations/{AUTOMATION_ID}/links?page_size=50",
+        "/v3/marketing/stats/automations/x/links?t=b",
+    ]
+    assert type(error) is PaginationError

@@ -1,4 +1,4 @@
-"""The ``linkstats`` command: fetch, demo, simulator.
+"""The ``linkstats`` command: fetch, list, demo, simulator, for every registered provider.
 
 Terminal output goes through rich, from the optional ``cli`` extra; the library itself never
 imports this package. Exit codes: 0 all targets fetched, 1 some failed, 2 usage or credential
@@ -11,8 +11,10 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
+
+from .. import ProviderInfo, TargetKind, TargetOption, registered_providers
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    arguments = _parser().parse_args(argv)
+    arguments = _parser(registered_providers()).parse_args(argv)
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = arguments.command
     try:
         return asyncio.run(command(arguments))
@@ -80,81 +82,77 @@ def _positive(text: str) -> int:
     return number
 
 
-def _base_urls(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--paubox-base-url",
-        metavar="URL",
-        help="Paubox API base URL (for the newer https://api.paubox.com/v1/marketing, "
-        "PAUBOX_USERNAME is not needed)",
-    )
-    parser.add_argument(
-        "--sendgrid-base-url",
-        metavar="URL",
-        help="SendGrid API base URL (https://api.eu.sendgrid.com for the EU region)",
-    )
+def _connection_options(
+    parser: argparse.ArgumentParser, providers: Mapping[str, ProviderInfo]
+) -> None:
+    for info in providers.values():
+        parser.add_argument(
+            f"--{info.name}-base-url",
+            metavar="URL",
+            help=f"{info.base_url_help}; default ${info.base_url_variable}, "
+            f"else {info.default_base_url}",
+        )
     parser.add_argument(
         "--concurrency", type=_positive, default=16, help="requests in flight at once (16)"
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _credentials(providers: Mapping[str, ProviderInfo]) -> str:
+    return ", ".join(variable for info in providers.values() for variable in info.environment)
+
+
+def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     from ._demo import demo
     from ._fetch import fetch
     from ._list import list_campaigns
     from ._simulator import simulator
 
+    titles = " and ".join(info.title for info in providers.values())
     parser = argparse.ArgumentParser(
-        prog="linkstats",
-        description="Link-click statistics from Paubox Marketing and SendGrid.",
+        prog="linkstats", description=f"Link-click statistics from {titles}."
     )
+    parser.set_defaults(providers=providers)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     fetch_parser = commands.add_parser(
         "fetch",
         help="fetch clicks for campaigns and print totals",
         description=(
-            "Fetch link clicks for campaign sends and automations. Credentials come from "
-            "PAUBOX_USERNAME, PAUBOX_API_KEY and SENDGRID_API_KEY."
+            f"Fetch link clicks for campaigns. Credentials come from {_credentials(providers)}."
         ),
     )
     fetch_parser.set_defaults(command=fetch)
     targets = fetch_parser.add_argument_group("targets")
-    targets.add_argument(
-        "--paubox-send", action="append", default=[], metavar="ID", help="a Paubox campaign send id"
-    )
-    targets.add_argument(
-        "--sendgrid-automation",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a SendGrid automation id",
-    )
-    targets.add_argument(
-        "--sendgrid-single-send",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a SendGrid single send id",
-    )
+    for info in providers.values():
+        for kind in info.target_kinds:
+            targets.add_argument(
+                f"--{info.name}-{kind.name}",
+                action="append",
+                default=[],
+                metavar="ID",
+                dest=target_dest(info, kind),
+                help=kind.help,
+            )
+    names = ", ".join(target_names(providers))
     targets.add_argument(
         "--targets",
         metavar="FILE",
-        help=(
-            "a file of 'provider,id' lines (paubox, sendgrid or sendgrid-automation, "
-            "sendgrid-single-send); - for standard input"
-        ),
+        help=f"a file of 'provider,id' lines ({names}); - for standard input",
     )
     targets.add_argument(
         "--all",
         action="store_true",
         help="every campaign the providers with credentials set can list",
     )
-    fetch_parser.add_argument(
-        "--paubox-per-link-totals",
-        action="store_true",
-        help="one row per link of a Paubox send, not per link per delivered email",
-    )
-    _base_urls(fetch_parser)
+    for info in providers.values():
+        for option in info.target_options:
+            fetch_parser.add_argument(
+                f"--{info.name}-{option.name}",
+                action="store_true",
+                dest=option_dest(info, option),
+                help=option.help,
+            )
+    _connection_options(fetch_parser, providers)
     fetch_parser.add_argument(
         "--by",
         type=_groupings,
@@ -175,21 +173,20 @@ def _parser() -> argparse.ArgumentParser:
     list_parser = commands.add_parser(
         "list",
         help="list the campaigns the providers with credentials set can list",
-        description="List campaigns: Paubox sends, SendGrid automations and single sends.",
+        description=f"List the campaigns of {titles}.",
     )
     list_parser.set_defaults(command=list_campaigns)
-    _base_urls(list_parser)
+    _connection_options(list_parser, providers)
     list_parser.add_argument("--format", choices=FORMATS, default="table")
     list_parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
 
     demo_parser = commands.add_parser(
-        "demo", help="fetch a few hundred campaigns from the built-in simulator"
+        "demo", help="fetch every campaign the built-in simulator lists"
     )
     demo_parser.set_defaults(command=demo)
-    demo_parser.add_argument("--targets", type=_positive, default=200, help="how many (200)")
 
     simulator_parser = commands.add_parser(
-        "simulator", help="serve the Paubox and SendGrid simulator until interrupted"
+        "simulator", help="serve the built-in providers' simulator until interrupted"
     )
     simulator_parser.set_defaults(command=simulator)
     simulator_parser.add_argument("--host", default="127.0.0.1")
@@ -200,6 +197,28 @@ def _parser() -> argparse.ArgumentParser:
     simulator_parser.add_argument("--drop-rate", type=float, default=0.0, metavar="SHARE")
     simulator_parser.add_argument("--malformed-rate", type=float, default=0.0, metavar="SHARE")
     simulator_parser.add_argument(
-        "--rate-limit", type=_positive, metavar="N", help="SendGrid requests allowed per second"
+        "--rate-limit", type=_positive, metavar="N", help="requests allowed per second"
     )
     return parser
+
+
+def target_dest(info: ProviderInfo, kind: TargetKind) -> str:
+    """Where argparse keeps the ids given for one kind of target."""
+    return f"targets_{info.name}_{kind.name}".replace("-", "_")
+
+
+def option_dest(info: ProviderInfo, option: TargetOption) -> str:
+    """Where argparse keeps one provider's target option."""
+    return f"option_{info.name}_{option.name}".replace("-", "_")
+
+
+def target_names(
+    providers: Mapping[str, ProviderInfo],
+) -> dict[str, tuple[ProviderInfo, TargetKind]]:
+    """What a targets-file line may name: ``provider`` for its first kind, ``provider-kind``."""
+    names: dict[str, tuple[ProviderInfo, TargetKind]] = {}
+    for info in providers.values():
+        names[info.name] = (info, info.target_kinds[0])
+        for kind in info.target_kinds:
+            names[f"{info.name}-{kind.name}"] = (info, kind)
+    return names

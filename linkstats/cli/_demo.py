@@ -1,14 +1,15 @@
-"""``linkstats demo``: the simulator on loopback, a few hundred campaigns, the top links."""
+"""``linkstats demo``: the simulator on loopback, every campaign it lists, the top links."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import uuid
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 from rich.console import Console
 
-from .. import PauboxSend, PauboxSource, SendGridAutomation, SendGridSource
+from .. import LinkStats, LinkStatsSource, ProviderInfo
 from ..reports import Totals, normalize_url
 from ..testing import Faults, RateLimit, Simulator, SimulatorConfig
 from . import EXIT_OK, EXIT_SOME_FAILED
@@ -25,37 +26,32 @@ CONFIG = SimulatorConfig(
 )
 
 
-def campaign_id(number: int, provider: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://linkstats.demo/{provider}/{number}"))
+def simulated_sources(
+    providers: Mapping[str, ProviderInfo], environment: Mapping[str, str]
+) -> list[LinkStatsSource[Any]]:
+    """A source for every registered provider the simulator's environment configures."""
+    sources = []
+    for info in providers.values():
+        source = info.from_environment(environment, environment.get(info.base_url_variable))
+        if source is not None:
+            sources.append(source)
+    return sources
 
 
 async def demo(arguments: argparse.Namespace) -> int:
-    """Fetch from the simulator, print the most-clicked links and a one-line summary."""
-    half = arguments.targets // 2
-    targets: list[PauboxSend | SendGridAutomation] = [
-        PauboxSend(campaign_id(number, "paubox")) for number in range(arguments.targets - half)
-    ]
-    targets += [
-        SendGridAutomation(campaign_id(number, "sendgrid"), group_by_step=True, page_size=10)
-        for number in range(half)
-    ]
+    """List every campaign the simulator has, fetch them all, print the most-clicked links."""
     errors = Console(stderr=True)
     totals = Totals(("url",), normalize=normalize_url)
     async with Simulator(CONFIG) as simulator:
-        sources: list[PauboxSource | SendGridSource] = [
-            PauboxSource(
-                username=CONFIG.paubox_username,
-                api_key=CONFIG.paubox_api_key,
-                base_url=simulator.paubox_base_url,
-            ),
-            SendGridSource(api_key=CONFIG.sendgrid_api_key, base_url=simulator.sendgrid_base_url),
-        ]
+        sources = simulated_sources(arguments.providers, simulator.environment())
         errors.print(f"Simulator running on {simulator.url}", highlight=False, soft_wrap=True)
+        async with LinkStats(*sources, concurrency=16) as stats:
+            targets: list[Hashable] = [campaign.target async for campaign in stats.discover()]
         tally = await fetch(sources, targets, concurrency=16, keep=totals.add, console=errors)
     print_table(sys.stdout, totals.rows()[:TOP_LINKS], totals.columns, title="Top links")
-    report_failures(tally, errors)
+    report_failures(arguments.providers, tally, errors)
     print(
-        f"{tally.targets} targets, {tally.records:,} records, {tally.retries} retries, "
+        f"{tally.targets} campaigns, {tally.records:,} records, {tally.retries} retries, "
         f"{tally.rate_limit_wait:.1f} s waiting on rate limits, {tally.seconds:.1f} s"
     )
     return EXIT_SOME_FAILED if tally.failures else EXIT_OK

@@ -6,10 +6,9 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
-import attrs
 from rich.console import Console
 
 from .. import (
@@ -17,53 +16,40 @@ from .. import (
     LinkClick,
     LinkStats,
     LinkStatsError,
-    PauboxSend,
-    PauboxSource,
-    SendGridAutomation,
-    SendGridSingleSend,
-    SendGridSource,
+    LinkStatsSource,
+    ProviderInfo,
 )
-from ..providers import paubox as paubox_module
-from ..providers import sendgrid as sendgrid_module
 from ..reports import RECORD_FIELDS, Totals, normalize_url, to_dict
-from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ListingError, UsageError
+from . import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    ListingError,
+    UsageError,
+    option_dest,
+    target_dest,
+    target_names,
+)
 from ._output import destination, print_table, stream_writer
 from ._run import fetch as run_fetch
-from ._run import report_failures
-
-Target = PauboxSend | SendGridAutomation | SendGridSingleSend
-
-# What a --targets line may name, and the target each makes.
-KINDS: dict[str, Callable[[str], Target]] = {
-    "paubox": PauboxSend,
-    "sendgrid": SendGridAutomation,
-    "sendgrid-automation": SendGridAutomation,
-    "sendgrid-single-send": SendGridSingleSend,
-}
+from ._run import provider_of, report_failures
 
 
 async def fetch(arguments: argparse.Namespace) -> int:
     """Fetch the targets, write totals or records, list failures; return the exit code."""
     errors = Console(stderr=True)
+    providers: Mapping[str, ProviderInfo] = arguments.providers
     if arguments.all:
-        sources = sources_for(arguments, os.environ, paubox=None, sendgrid=None)
+        sources = sources_for(arguments, os.environ, needed=None)
         targets = await discovered(sources, arguments.concurrency)
         targets += [
             target for target in _targets(arguments, required=False) if target not in targets
         ]
     else:
         targets = _targets(arguments, required=True)
-        sources = sources_for(
-            arguments,
-            os.environ,
-            paubox=any(isinstance(target, PauboxSend) for target in targets),
-            sendgrid=any(not isinstance(target, PauboxSend) for target in targets),
-        )
-    if arguments.paubox_per_link_totals:
-        targets = [
-            attrs.evolve(target, per_link_totals=True) if isinstance(target, PauboxSend) else target
-            for target in targets
-        ]
+        needed = {provider_of(providers, target).name for target in targets}
+        sources = sources_for(arguments, os.environ, needed=needed)
+    targets = [_with_options(arguments, providers, target) for target in targets]
     grouped = arguments.by != ("none",)
     totals = Totals(
         arguments.by if grouped else ("url",),
@@ -91,7 +77,7 @@ async def fetch(arguments: argparse.Namespace) -> int:
             writer.close()
         else:
             _write(file, arguments.format, rows, columns)
-    report_failures(tally, errors)
+    report_failures(providers, tally, errors)
     if errors.is_terminal:
         errors.print(tally.summary(), highlight=False, soft_wrap=True)
     if tally.credentials_refused:
@@ -99,19 +85,22 @@ async def fetch(arguments: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if tally.failures else EXIT_OK
 
 
-async def discovered(
-    sources: list[PauboxSource | SendGridSource], concurrency: int
-) -> list[Target]:
+async def discovered(sources: list[LinkStatsSource[Any]], concurrency: int) -> list[Hashable]:
     """Every campaign the sources list."""
     async with LinkStats(*sources, concurrency=concurrency) as stats:
         with discovering():
-            campaigns = [campaign async for campaign in stats.discover()]
-    targets: list[Target] = []
-    for campaign in campaigns:
-        target = campaign.target
-        if isinstance(target, PauboxSend | SendGridAutomation | SendGridSingleSend):
-            targets.append(target)
-    return targets
+            return [campaign.target async for campaign in stats.discover()]
+
+
+def _with_options(
+    arguments: argparse.Namespace, providers: Mapping[str, ProviderInfo], target: Hashable
+) -> Hashable:
+    """The target as the provider's switches on the command line ask for it."""
+    info = provider_of(providers, target)
+    for option in info.target_options:
+        if getattr(arguments, option_dest(info, option)):
+            target = option.apply(target)
+    return target
 
 
 @contextlib.contextmanager
@@ -135,51 +124,56 @@ def _write(
         writer.write_all(rows)
 
 
-def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Target]:
-    targets = [_target("paubox", send_id, "--paubox-send") for send_id in arguments.paubox_send]
-    targets += [
-        _target("sendgrid", automation_id, "--sendgrid-automation")
-        for automation_id in arguments.sendgrid_automation
-    ]
-    targets += [
-        _target("sendgrid-single-send", single_send_id, "--sendgrid-single-send")
-        for single_send_id in arguments.sendgrid_single_send
+def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Hashable]:
+    providers: Mapping[str, ProviderInfo] = arguments.providers
+    targets = [
+        _target(kind.from_id, target_id, f"--{info.name}-{kind.name}")
+        for info in providers.values()
+        for kind in info.target_kinds
+        for target_id in getattr(arguments, target_dest(info, kind))
     ]
     if arguments.targets == "-":
-        targets.extend(_read_targets(sys.stdin, "standard input"))
+        targets.extend(_read_targets(providers, sys.stdin, "standard input"))
     elif arguments.targets is not None:
         try:
             with open(arguments.targets, encoding="utf-8") as file:
-                targets.extend(_read_targets(file, arguments.targets))
+                targets.extend(_read_targets(providers, file, arguments.targets))
         except OSError as error:
             raise UsageError(f"cannot read {arguments.targets}: {error.strerror}") from None
     if required and not targets:
-        raise UsageError(
-            "no targets: give --all, --paubox-send, --sendgrid-automation, "
-            "--sendgrid-single-send or --targets"
+        flags = ", ".join(
+            f"--{info.name}-{kind.name}"
+            for info in providers.values()
+            for kind in info.target_kinds
         )
+        raise UsageError(f"no targets: give --all, {flags} or --targets")
     return targets
 
 
-def _read_targets(lines: Iterable[str], name: str) -> list[Target]:
+def _read_targets(
+    providers: Mapping[str, ProviderInfo], lines: Iterable[str], name: str
+) -> list[Hashable]:
     """Lines of ``provider,id``; blank lines and ``#`` comments are skipped."""
+    names = target_names(providers)
     targets = []
     for number, line in enumerate(lines, start=1):
         text = line.partition("#")[0].strip()
         if not text:
             continue
-        kind, comma, target_id = (part.strip() for part in text.partition(","))
+        where = f"{name}, line {number}"
+        kind_name, comma, target_id = (part.strip() for part in text.partition(","))
         if not comma:
-            raise UsageError(f"{name}, line {number}: expected 'provider,id', got {text!r}")
-        targets.append(_target(kind.lower(), target_id, f"{name}, line {number}"))
+            raise UsageError(f"{where}: expected 'provider,id', got {text!r}")
+        found = names.get(kind_name.lower())
+        if found is None:
+            raise UsageError(
+                f"{where}: unknown provider {kind_name!r}; use one of {', '.join(names)}"
+            )
+        targets.append(_target(found[1].from_id, target_id, where))
     return targets
 
 
-def _target(kind: str, target_id: str, where: str) -> Target:
-    make = KINDS.get(kind)
-    if make is None:
-        choices = ", ".join(KINDS)
-        raise UsageError(f"{where}: unknown provider {kind!r}; use one of {choices}")
+def _target(make: Callable[[str], Hashable], target_id: str, where: str) -> Hashable:
     try:
         return make(target_id)
     except (TypeError, ValueError) as error:
@@ -190,41 +184,32 @@ def sources_for(
     arguments: argparse.Namespace,
     environment: Mapping[str, str],
     *,
-    paubox: bool | None,
-    sendgrid: bool | None,
-) -> list[PauboxSource | SendGridSource]:
-    """A source for each provider wanted, credentials from the environment.
-
-    ``True``: needed, its credentials must be set; ``None``: wherever credentials are set.
-    """
-    sources: list[PauboxSource | SendGridSource] = []
-    paubox_url = arguments.paubox_base_url or paubox_module.DEFAULT_BASE_URL
-    username = environment.get("PAUBOX_USERNAME") or None
-    paubox_key = environment.get("PAUBOX_API_KEY")
-    sendgrid_key = environment.get("SENDGRID_API_KEY")
-    # Paubox's newer base URL names no account in its path; the original one does.
-    username_needed = str(paubox_url).rstrip("/") == paubox_module.DEFAULT_BASE_URL
-    paubox_ready = bool(paubox_key) and (username is not None or not username_needed)
-    try:
-        if paubox or (paubox is None and paubox_ready):
-            if not paubox_ready:
-                raise UsageError("set PAUBOX_USERNAME and PAUBOX_API_KEY to fetch Paubox sends")
-            sources.append(
-                PauboxSource(username=username, api_key=str(paubox_key), base_url=paubox_url)
+    needed: Collection[str] | None,
+) -> list[LinkStatsSource[Any]]:
+    """A source for each provider named in ``needed``, or (``None``) for every provider whose
+    credentials are set; credentials and base URLs from the environment."""
+    providers: Mapping[str, ProviderInfo] = arguments.providers
+    sources: list[LinkStatsSource[Any]] = []
+    for info in providers.values():
+        if needed is not None and info.name not in needed:
+            continue
+        base_url = getattr(arguments, f"{info.name}_base_url".replace("-", "_"), None)
+        try:
+            source = info.from_environment(
+                environment, base_url or environment.get(info.base_url_variable) or None
             )
-        if sendgrid or (sendgrid is None and sendgrid_key):
-            if not sendgrid_key:
-                raise UsageError("set SENDGRID_API_KEY to fetch SendGrid campaigns")
-            sources.append(
-                SendGridSource(
-                    api_key=sendgrid_key,
-                    base_url=arguments.sendgrid_base_url or sendgrid_module.DEFAULT_BASE_URL,
-                )
+        except (TypeError, ValueError) as error:
+            raise UsageError(str(error)) from None
+        if source is not None:
+            sources.append(source)
+        elif needed is not None:
+            raise UsageError(
+                f"set {' and '.join(info.environment)} to fetch {info.title} campaigns"
             )
-    except (TypeError, ValueError) as error:
-        raise UsageError(str(error)) from None
     if not sources:
-        raise UsageError(
-            "no credentials: set PAUBOX_USERNAME and PAUBOX_API_KEY, or SENDGRID_API_KEY"
-        )
+        raise UsageError(f"no credentials: set {_any_of(providers)}")
     return sources
+
+
+def _any_of(providers: Mapping[str, ProviderInfo]) -> str:
+    return ", or ".join(" and ".join(info.environment) for info in providers.values())

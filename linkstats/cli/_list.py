@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Hashable, Mapping
 from typing import Any
 
-from .. import Campaign, LinkStats
+from .. import Campaign, LinkStats, ProviderInfo
 from . import EXIT_OK
 from ._fetch import discovering, sources_for
 from ._output import destination, print_table, stream_writer
@@ -17,10 +18,10 @@ COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
 async def list_campaigns(arguments: argparse.Namespace) -> int:
     """Write one row per campaign; exit 0, or 2 when a listing refuses the credentials."""
-    sources = sources_for(arguments, os.environ, paubox=None, sendgrid=None)
+    sources = sources_for(arguments, os.environ, needed=None)
     async with LinkStats(*sources, concurrency=arguments.concurrency) as stats:
         with discovering():
-            rows = [_row(campaign) async for campaign in stats.discover()]
+            rows = [_row(arguments.providers, campaign) async for campaign in stats.discover()]
     with destination(arguments.output) as file:
         if arguments.format == "table":
             print_table(file, rows, COLUMNS, title="Campaigns")
@@ -30,10 +31,10 @@ async def list_campaigns(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _row(campaign: Campaign) -> dict[str, Any]:
-    kind, target_id = kind_and_id(campaign.target)
+def _row(providers: Mapping[str, ProviderInfo], campaign: Campaign[Hashable]) -> dict[str, Any]:
+    kind, target_id = kind_and_id(providers, campaign.target)
     return {
-        "provider": str(campaign.provider),
+        "provider": campaign.provider,
         "kind": kind,
         "id": target_id,
         "name": campaign.name,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 import attrs
 from rich.console import Console
@@ -22,12 +23,10 @@ from .. import (
     AuthenticationError,
     LinkClick,
     LinkStats,
-    PauboxSend,
-    PauboxSource,
-    SendGridAutomation,
-    SendGridSingleSend,
-    SendGridSource,
+    LinkStatsSource,
+    ProviderInfo,
     TargetResult,
+    TransportStats,
 )
 
 
@@ -37,7 +36,7 @@ class Tally:
 
     targets: int
     records: int
-    failures: tuple[TargetResult, ...]
+    failures: tuple[TargetResult[Hashable], ...]
     retries: int
     rate_limit_wait: float
     seconds: float
@@ -54,28 +53,24 @@ class Tally:
         )
 
 
-def kind_and_id(target: Hashable) -> tuple[str, str]:
-    """What sort of campaign a target is (``send``, ``automation``, ``single-send``), and its id."""
-    if isinstance(target, PauboxSend):
-        return "send", target.send_id
-    if isinstance(target, SendGridAutomation):
-        return "automation", target.automation_id
-    if isinstance(target, SendGridSingleSend):
-        return "single-send", target.single_send_id
-    return type(target).__name__, repr(target)
+def provider_of(providers: Mapping[str, ProviderInfo], target: Hashable) -> ProviderInfo:
+    """The registered provider that fetches this kind of target."""
+    for info in providers.values():
+        if info.kind_of(target) is not None:
+            return info
+    raise LookupError(f"no registered provider fetches {type(target).__name__}")
 
 
-def describe(target: Hashable) -> str:
-    """A target as a person would name it."""
-    if not isinstance(target, PauboxSend | SendGridAutomation | SendGridSingleSend):
-        return repr(target)
-    kind, target_id = kind_and_id(target)
-    provider = "paubox" if isinstance(target, PauboxSend) else "sendgrid"
-    return f"{provider} {kind.replace('-', ' ')} {target_id}"
+def kind_and_id(providers: Mapping[str, ProviderInfo], target: Hashable) -> tuple[str, str]:
+    """What sort of campaign a target is (``send``, ``automation``, ...), and its id."""
+    info = provider_of(providers, target)
+    kind = info.kind_of(target)
+    assert kind is not None
+    return kind.name, kind.id_of(target)
 
 
 async def fetch(
-    sources: Sequence[PauboxSource | SendGridSource],
+    sources: Sequence[LinkStatsSource[Any]],
     targets: Sequence[Hashable],
     *,
     concurrency: int,
@@ -85,10 +80,16 @@ async def fetch(
     """Fetch every target, handing each good target's records to ``keep`` as it completes."""
     started = time.monotonic()
     records = 0
-    failures: list[TargetResult] = []
+    failures: list[TargetResult[Hashable]] = []
+    # Sources that count their requests (as HTTPSource does) say what retries and waits cost.
+    counted = [
+        stats
+        for source in sources
+        if isinstance(stats := getattr(source, "stats", None), TransportStats)
+    ]
 
     def waited() -> float:
-        return sum(source.stats.rate_limit_wait for source in sources)
+        return sum(stats.rate_limit_wait for stats in counted)
 
     with _progress(console) as progress:
         task = progress.add_task("Fetching", total=len(targets), records=0, failed=0, waiting=0.0)
@@ -111,7 +112,7 @@ async def fetch(
         targets=len(targets),
         records=records,
         failures=tuple(failures),
-        retries=sum(source.stats.retries for source in sources),
+        retries=sum(stats.retries for stats in counted),
         rate_limit_wait=waited(),
         seconds=time.monotonic() - started,
     )
@@ -139,8 +140,9 @@ async def _tick(progress: Progress, task: TaskID, waited: Callable[[], float]) -
         progress.update(task, waiting=waited())
 
 
-def report_failures(tally: Tally, console: Console) -> None:
+def report_failures(providers: Mapping[str, ProviderInfo], tally: Tally, console: Console) -> None:
     """One line per failed target on standard error, with what the provider said."""
     for result in tally.failures:
-        line = f"failed: {describe(result.target)}: {result.error}"
+        line = f"failed: {provider_of(providers, result.target).describe(result.target)}: "
+        line += str(result.error)
         console.print(line, markup=False, highlight=False, soft_wrap=True)

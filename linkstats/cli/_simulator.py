@@ -34,14 +34,12 @@ async def simulator(arguments: argparse.Namespace) -> int:
             f"cannot listen on {arguments.host}:{arguments.port}: {error.strerror}"
         ) from None
     try:
+        exports = " ".join(f"{name}={value}" for name, value in running.environment().items())
         print(
             f"Simulator on {running.url} (Ctrl-C to stop). Try:\n"
-            f"  PAUBOX_USERNAME={config.paubox_username} PAUBOX_API_KEY={config.paubox_api_key} "
-            f"SENDGRID_API_KEY={config.sendgrid_api_key} \\\n"
-            f"  linkstats fetch --paubox-base-url {running.paubox_base_url} "
-            f"--sendgrid-base-url {running.sendgrid_base_url} \\\n"
-            "    --paubox-send 1308ab8d-a128-498c-8367-f71ac16934e8 "
-            "--sendgrid-automation f15982c1-a82c-4e87-a6b2-a4a63b4b7644",
+            f"  export {exports}\n"
+            "  linkstats list\n"
+            "  linkstats fetch --all",
             flush=True,
         )
         await asyncio.Event().wait()

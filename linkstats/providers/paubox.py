@@ -12,30 +12,45 @@ Paubox's newer base (``MARKETING_BASE_URL``) does not.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 import attrs
+import orjson
 from yarl import URL
 
-from .._models import Campaign, LinkClick, Provider
+from .._errors import ErrorDetails, ProviderMessage
+from .._http import PageRequest, Response, collect_messages, read_error_body
+from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     make_converter,
+    obj,
     optional_integer,
     optional_string,
     read_url,
     structurer,
     timestamp,
 )
+from .._registry import ProviderInfo, TargetKind, TargetOption
 from .._source import HTTPSource, Page
 from .._validation import canonical_uuid, non_empty_string
 
-__all__ = ["DEFAULT_BASE_URL", "MARKETING_BASE_URL", "PauboxSend", "PauboxSource"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MARKETING_BASE_URL",
+    "NAME",
+    "PROVIDER",
+    "PauboxSend",
+    "PauboxSource",
+]
 
+NAME: Final = "paubox"
 DEFAULT_BASE_URL = "https://api.paubox.net/v1/orca"
 MARKETING_BASE_URL = "https://api.paubox.com/v1/marketing"
+
+_ORDERS = ("asc", "desc")
 
 
 def _order_by(_: object, __: object, value: object) -> None:
@@ -54,7 +69,7 @@ class PauboxSend:
     send_id: str = attrs.field(converter=canonical_uuid)
     order_by: str = attrs.field(default="created_at", kw_only=True, validator=_order_by)
     order: Literal["asc", "desc"] = attrs.field(
-        default="desc", kw_only=True, validator=attrs.validators.in_(("asc", "desc"))
+        default="desc", kw_only=True, validator=attrs.validators.in_(_ORDERS)
     )
     per_link_totals: bool = attrs.field(
         default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
@@ -127,7 +142,7 @@ class CampaignMailingSendsTable:
 
 
 def _structure_attributes(value: Any, _: object) -> TrackingLinkAttributes:
-    get = value.get
+    get = obj(value).get
     return TrackingLinkAttributes(
         optional_string(get("target_url")),
         timestamp(get("opened_at")),
@@ -137,7 +152,7 @@ def _structure_attributes(value: Any, _: object) -> TrackingLinkAttributes:
 
 
 def _structure_link(value: Any, _: object) -> TrackingLink:
-    get = value.get
+    get = obj(value).get
     attributes = get("attributes")
     return TrackingLink(
         optional_string(get("id")),
@@ -164,7 +179,7 @@ _NO_ATTRIBUTES = TrackingLinkAttributes()
 
 def to_clicks(send_id: str, response: TrackingLinksResponse) -> list[LinkClick]:
     """Map each tracking link to a ``LinkClick``; a missing ``clicked`` counts as 0."""
-    provider, no_attributes = Provider.PAUBOX, _NO_ATTRIBUTES
+    provider, no_attributes = NAME, _NO_ATTRIBUTES
     return [
         LinkClick(
             provider,
@@ -182,19 +197,19 @@ def to_clicks(send_id: str, response: TrackingLinksResponse) -> list[LinkClick]:
 
 def unique_link_clicks(send_id: str, response: UniqueLinksResponse) -> list[LinkClick]:
     """Map each link's total to a ``LinkClick`` whose ``link_id`` is the link's ``html_id``."""
-    provider = Provider.PAUBOX
+    provider = NAME
     return [
         LinkClick(provider, send_id, read_url(link.target_url), link.clicked or 0, link.html_id)
         for link in response.data or ()
     ]
 
 
-def _sends_listing(body: bytes) -> Page[Campaign]:
-    rows = _structure_sends_table(body).data or ()
+def _sends_listing(response: Response) -> Page[Campaign[PauboxSend]]:
+    rows = _structure_sends_table(response.body).data or ()
     # A row without an id names nothing that could be fetched.
     campaigns = [
         Campaign(
-            Provider.PAUBOX,
+            NAME,
             PauboxSend(row.id),
             name=row.subscription_list_name,
             sent_at=row.sent_at,
@@ -203,6 +218,31 @@ def _sends_listing(body: bytes) -> Page[Campaign]:
         if row.id is not None
     ]
     return Page(campaigns)
+
+
+def parse_error_body(body: bytes) -> ErrorDetails:
+    """Paubox's ``{"error", "code", "details"}``, where ``details`` is a string or maps each
+    field to its messages; other Paubox endpoints' ``{"errors": ...}`` and anything else
+    are read by the shared default."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict) or "error" not in payload:
+        return read_error_body(body)
+    messages: list[ProviderMessage] = []
+    collect_messages(messages, payload.get("error"))
+    collect_messages(messages, payload.get("details"))
+    code = payload.get("code")
+    return ErrorDetails(
+        tuple(messages),
+        code=str(code) if isinstance(code, int | str) and not isinstance(code, bool) else None,
+    )
+
+
+def username_required(base_url: str | URL) -> bool:
+    """True for a base URL of the original API, which names the account in its path."""
+    return URL(str(base_url)).path.rstrip("/").endswith("/orca")
 
 
 class PauboxSource(HTTPSource[PauboxSend]):
@@ -214,7 +254,7 @@ class PauboxSource(HTTPSource[PauboxSend]):
     each request.
     """
 
-    provider = Provider.PAUBOX
+    provider = NAME
     target_types = (PauboxSend,)
 
     def __init__(
@@ -237,43 +277,64 @@ class PauboxSource(HTTPSource[PauboxSend]):
         super().__init__(
             base_url=base_url,
             headers={"authorization": f"Token token={api_key}", "accept": "application/json"},
+            secrets=(api_key,),
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
             max_rate_limit_wait=max_rate_limit_wait,
             session=session,
         )
+        if username is None and username_required(self.base_url):
+            raise ValueError(
+                f"username is required for {str(self.base_url)!r}, which names the account in "
+                f"its path; Paubox's newer {MARKETING_BASE_URL} does not"
+            )
         self.username = username
         self._account = self.base_url / username if username else self.base_url
 
     def __repr__(self) -> str:
         return f"PauboxSource(username={self.username!r}, base_url={str(self.base_url)!r})"
 
-    def first_url(self, target: PauboxSend) -> URL:
+    def first_request(self, target: PauboxSend) -> PageRequest:
         if target.per_link_totals:
-            return (self._account / "analytics/tracking_links_by_unique_link").with_query(
-                campaign_mailing_send_id=target.send_id
+            return PageRequest(
+                (self._account / "analytics/tracking_links_by_unique_link").with_query(
+                    campaign_mailing_send_id=target.send_id
+                )
             )
-        return (self._account / "tracking_links").with_query(
-            campaign_mailing_send_id=target.send_id,
-            order_by=target.order_by,
-            order=target.order,
+        return PageRequest(
+            (self._account / "tracking_links").with_query(
+                campaign_mailing_send_id=target.send_id,
+                order_by=target.order_by,
+                order=target.order,
+            )
         )
 
-    def parse_page(self, target: PauboxSend, body: bytes) -> Page[LinkClick]:
+    def parse_page(self, target: PauboxSend, response: Response) -> Page[LinkClick]:
+        # Paubox does not paginate: a send's rows are one body.
         if target.per_link_totals:
-            return Page(unique_link_clicks(target.send_id, _structure_unique_links(body)))
-        return Page(to_clicks(target.send_id, _structure_response(body)))
+            return Page(unique_link_clicks(target.send_id, _structure_unique_links(response.body)))
+        return Page(to_clicks(target.send_id, _structure_response(response.body)))
 
-    async def sends(
+    def parse_error(self, response: Response) -> ErrorDetails:
+        return parse_error_body(response.body)
+
+    def sends(
         self,
         *,
         search: str | None = None,
         order_by: str | None = None,
         order: Literal["asc", "desc"] | None = None,
-    ) -> AsyncIterator[Campaign]:
-        """The account's sent campaigns, optionally those whose list name matches ``search``."""
-        if order not in (None, "asc", "desc"):
+    ) -> AsyncGenerator[Campaign[PauboxSend], None]:
+        """The account's sent campaigns, optionally those whose list name matches ``search``.
+
+        The options are checked now, before anything is sent.
+        """
+        if search is not None and not isinstance(search, str):
+            raise TypeError(f"search must be a str, got {type(search).__name__}")
+        if order_by is not None:
+            non_empty_string("order_by", order_by)
+        if order not in (None, *_ORDERS):
             raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
         query = {
             name: value
@@ -281,10 +342,64 @@ class PauboxSource(HTTPSource[PauboxSend]):
             if value is not None
         }
         url = (self._account / "analytics/campaign_mailing_sends_table").with_query(query)
-        async for page in self._paginate(url, _sends_listing, "paubox campaign sends"):
+        return self._campaigns(PageRequest(url))
+
+    async def _campaigns(self, request: PageRequest) -> AsyncGenerator[Campaign[PauboxSend], None]:
+        listing = self.paginate(request, _sends_listing, subject=Listing(NAME, "campaign sends"))
+        async for page in listing:
             for campaign in page:
                 yield campaign
 
-    def discover(self) -> AsyncIterator[Campaign]:
+    def discover(self) -> AsyncGenerator[Campaign[PauboxSend], None]:
         """Every sent campaign of the account."""
         return self.sends()
+
+
+def _from_environment(environ: Mapping[str, str], base_url: str | None) -> PauboxSource | None:
+    api_key = environ.get("PAUBOX_API_KEY") or None
+    username = environ.get("PAUBOX_USERNAME") or None
+    if api_key is None and username is None:
+        return None
+    base_url = base_url or DEFAULT_BASE_URL
+    if api_key is None:
+        raise ValueError("set PAUBOX_API_KEY to fetch from Paubox")
+    if username is None and username_required(base_url):
+        raise ValueError(
+            f"set PAUBOX_USERNAME: {base_url} names the account in its path "
+            f"(Paubox's newer {MARKETING_BASE_URL} does not)"
+        )
+    return PauboxSource(username=username, api_key=api_key, base_url=base_url)
+
+
+def _send_id(target: PauboxSend) -> str:
+    return target.send_id
+
+
+PROVIDER = ProviderInfo(
+    name=NAME,
+    title="Paubox Marketing",
+    target_kinds=(
+        TargetKind(
+            name="send",
+            target_type=PauboxSend,
+            from_id=PauboxSend,
+            id_of=_send_id,
+            help="a Paubox campaign send id",
+        ),
+    ),
+    environment={
+        "PAUBOX_API_KEY": "the API key",
+        "PAUBOX_USERNAME": f"the account's username (not needed with {MARKETING_BASE_URL})",
+    },
+    from_environment=_from_environment,
+    default_base_url=DEFAULT_BASE_URL,
+    base_url_help=f"Paubox API base URL (for the newer {MARKETING_BASE_URL}, "
+    "PAUBOX_USERNAME is not needed)",
+    target_options=(
+        TargetOption(
+            name="per-link-totals",
+            help="one row per link of a Paubox send, not per link per delivered email",
+            apply=lambda target: attrs.evolve(target, per_link_totals=True),
+        ),
+    ),
+)

@@ -14,36 +14,44 @@ the same API at ``https://api.eu.sendgrid.com``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, Final, Literal
 
 import aiohttp
 import attrs
 import cattrs
+import orjson
 from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
-from .._models import Campaign, LinkClick, Provider
+from .._errors import ErrorDetails, ProviderMessage
+from .._http import PageRequest, Response, read_error_body
+from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     integer,
     make_converter,
+    obj,
     optional_integer,
     optional_string,
     read_url,
     string,
     structurer,
 )
+from .._registry import ProviderInfo, TargetKind
 from .._source import HTTPSource, Page
 from .._validation import canonical_uuid, canonical_uuids, integer_in_range, non_empty_string
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "EU_BASE_URL",
+    "NAME",
+    "PROVIDER",
     "SendGridAutomation",
     "SendGridSingleSend",
     "SendGridSource",
 ]
 
+NAME: Final = "sendgrid"
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 EU_BASE_URL = "https://api.eu.sendgrid.com"
 
@@ -178,7 +186,7 @@ class SingleSendsResponse:
 
 
 def _structure_automation_link(value: Any, _: object) -> AutomationLink:
-    get = value.get
+    get = obj(value).get
     return AutomationLink(
         string(value["url"]),
         integer(value["clicks"]),
@@ -188,7 +196,7 @@ def _structure_automation_link(value: Any, _: object) -> AutomationLink:
 
 
 def _structure_single_send_link(value: Any, _: object) -> SingleSendLink:
-    get = value.get
+    get = obj(value).get
     return SingleSendLink(
         string(value["url"]),
         integer(value["clicks"]),
@@ -234,7 +242,7 @@ def _next_link(metadata: LinkTrackingMetadata | None) -> str | None:
 
 def automation_clicks(automation_id: str, response: AutomationLinksResponse) -> list[LinkClick]:
     """Map each automation link row to a ``LinkClick``."""
-    provider = Provider.SENDGRID
+    provider = NAME
     return [
         LinkClick(
             provider,
@@ -253,7 +261,7 @@ def automation_clicks(automation_id: str, response: AutomationLinksResponse) -> 
 
 def single_send_clicks(single_send_id: str, response: SingleSendLinksResponse) -> list[LinkClick]:
     """Map each single send link row to a ``LinkClick``."""
-    provider = Provider.SENDGRID
+    provider = NAME
     return [
         LinkClick(
             provider,
@@ -268,16 +276,36 @@ def single_send_clicks(single_send_id: str, response: SingleSendLinksResponse) -
     ]
 
 
-def _automation_listing(body: bytes) -> Page[tuple[SendGridAutomation, str | None]]:
-    response = _structure_automations(body)
-    rows = [(SendGridAutomation(row.id), row.step_id) for row in response.results]
-    return Page(rows, _next_link(response.metadata))
+def _automation_listing(response: Response) -> Page[tuple[SendGridAutomation, str | None]]:
+    automations = _structure_automations(response.body)
+    rows = [(SendGridAutomation(row.id), row.step_id) for row in automations.results]
+    return Page(rows, _next_link(automations.metadata))
 
 
-def _single_send_listing(body: bytes) -> Page[SendGridSingleSend]:
-    response = _structure_single_sends(body)
-    sends = [SendGridSingleSend(row.id) for row in response.results]
-    return Page(sends, _next_link(response.metadata))
+def _single_send_listing(response: Response) -> Page[SendGridSingleSend]:
+    single_sends = _structure_single_sends(response.body)
+    sends = [SendGridSingleSend(row.id) for row in single_sends.results]
+    return Page(sends, _next_link(single_sends.metadata))
+
+
+def parse_error_body(body: bytes) -> ErrorDetails:
+    """SendGrid's ``{"errors": [{"field", "message", "help"}], "id"}``; anything else (a
+    gateway's page, say) is read by the shared default."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list) or not all(isinstance(item, dict) for item in errors):
+        return read_error_body(body)
+    messages = tuple(
+        ProviderMessage(item["message"], field if isinstance(field, str) and field else None)
+        for item in errors
+        if isinstance(item.get("message"), str) and item["message"]
+        for field in (item.get("field"),)
+    )
+    error_id = payload.get("id") if isinstance(payload, dict) else None
+    return ErrorDetails(messages, error_id if isinstance(error_id, str) else None)
 
 
 SendGridTarget = SendGridAutomation | SendGridSingleSend
@@ -290,7 +318,7 @@ class SendGridSource(HTTPSource[SendGridTarget]):
     ``Authorization`` header of each request, and only to ``base_url``'s origin.
     """
 
-    provider = Provider.SENDGRID
+    provider = NAME
     target_types = (SendGridAutomation, SendGridSingleSend)
 
     def __init__(
@@ -308,6 +336,7 @@ class SendGridSource(HTTPSource[SendGridTarget]):
         super().__init__(
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            secrets=(api_key,),
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
@@ -316,56 +345,107 @@ class SendGridSource(HTTPSource[SendGridTarget]):
         )
         self._stats = self.base_url / "v3/marketing/stats"
 
-    def first_url(self, target: SendGridTarget) -> URL:
+    def first_request(self, target: SendGridTarget) -> PageRequest:
         query = {"page_size": str(target.page_size)}
         if isinstance(target, SendGridAutomation):
             if target.group_by_step:
                 query["group_by"] = "step_id"
             if target.step_ids:
                 query["step_ids"] = ",".join(target.step_ids)
-            return (self._stats / "automations" / target.automation_id / "links").with_query(query)
+            path = self._stats / "automations" / target.automation_id / "links"
+            return PageRequest(path.with_query(query))
         if target.group_by:
             query["group_by"] = target.group_by
         if target.ab_variation_id:
             query["ab_variation_id"] = target.ab_variation_id
         if target.ab_phase_id:
             query["ab_phase_id"] = target.ab_phase_id
-        return (self._stats / "singlesends" / target.single_send_id / "links").with_query(query)
+        path = self._stats / "singlesends" / target.single_send_id / "links"
+        return PageRequest(path.with_query(query))
 
-    def parse_page(self, target: SendGridTarget, body: bytes) -> Page[LinkClick]:
+    def parse_page(self, target: SendGridTarget, response: Response) -> Page[LinkClick]:
         if isinstance(target, SendGridAutomation):
-            automation = _structure_automation_links(body)
+            automation = _structure_automation_links(response.body)
             clicks = automation_clicks(target.automation_id, automation)
             return Page(clicks, _next_link(automation.metadata))
-        single_send = _structure_single_send_links(body)
+        single_send = _structure_single_send_links(response.body)
         clicks = single_send_clicks(target.single_send_id, single_send)
         return Page(clicks, _next_link(single_send.metadata))
 
-    async def automations(self) -> AsyncIterator[Campaign]:
+    def parse_error(self, response: Response) -> ErrorDetails:
+        return parse_error_body(response.body)
+
+    async def automations(self) -> AsyncGenerator[Campaign[SendGridAutomation], None]:
         """Every automation of the account, with the step ids the listing names."""
         steps: dict[SendGridAutomation, list[str]] = {}
-        url = (self._stats / "automations").with_query(page_size=str(MAX_PAGE_SIZE))
-        async for page in self._paginate(url, _automation_listing, "sendgrid automations"):
+        request = self._listing_request("automations")
+        subject = Listing(NAME, "automations")
+        async for page in self.paginate(request, _automation_listing, subject=subject):
             for automation, step_id in page:
                 named = steps.setdefault(automation, [])
                 if step_id not in (None, "all") and step_id not in named:
                     named.append(step_id)
         for automation, step_ids in steps.items():
-            yield Campaign(self.provider, automation, step_ids=tuple(step_ids))
+            yield Campaign(NAME, automation, step_ids=tuple(step_ids))
 
-    async def single_sends(self) -> AsyncIterator[Campaign]:
+    async def single_sends(self) -> AsyncGenerator[Campaign[SendGridSingleSend], None]:
         """Every single send of the account."""
         seen: set[SendGridSingleSend] = set()
-        url = (self._stats / "singlesends").with_query(page_size=str(MAX_PAGE_SIZE))
-        async for page in self._paginate(url, _single_send_listing, "sendgrid single sends"):
+        request = self._listing_request("singlesends")
+        subject = Listing(NAME, "single sends")
+        async for page in self.paginate(request, _single_send_listing, subject=subject):
             for single_send in page:
                 if single_send not in seen:
                     seen.add(single_send)
-                    yield Campaign(self.provider, single_send)
+                    yield Campaign(NAME, single_send)
 
-    async def discover(self) -> AsyncIterator[Campaign]:
+    async def discover(self) -> AsyncGenerator[Campaign[SendGridTarget], None]:
         """Every automation, then every single send."""
-        async for campaign in self.automations():
-            yield campaign
-        async for campaign in self.single_sends():
-            yield campaign
+        async for automation in self.automations():
+            yield automation
+        async for single_send in self.single_sends():
+            yield single_send
+
+    def _listing_request(self, listing: str) -> PageRequest:
+        return PageRequest((self._stats / listing).with_query(page_size=str(MAX_PAGE_SIZE)))
+
+
+def _from_environment(environ: Mapping[str, str], base_url: str | None) -> SendGridSource | None:
+    api_key = environ.get("SENDGRID_API_KEY") or None
+    if api_key is None:
+        return None
+    return SendGridSource(api_key=api_key, base_url=base_url or DEFAULT_BASE_URL)
+
+
+def _automation_id(target: SendGridAutomation) -> str:
+    return target.automation_id
+
+
+def _single_send_id(target: SendGridSingleSend) -> str:
+    return target.single_send_id
+
+
+PROVIDER = ProviderInfo(
+    name=NAME,
+    title="SendGrid",
+    target_kinds=(
+        TargetKind(
+            name="automation",
+            target_type=SendGridAutomation,
+            from_id=SendGridAutomation,
+            id_of=_automation_id,
+            help="a SendGrid automation id",
+        ),
+        TargetKind(
+            name="single-send",
+            target_type=SendGridSingleSend,
+            from_id=SendGridSingleSend,
+            id_of=_single_send_id,
+            help="a SendGrid single send id",
+        ),
+    ),
+    environment={"SENDGRID_API_KEY": "the API key"},
+    from_environment=_from_environment,
+    default_base_url=DEFAULT_BASE_URL,
+    base_url_help=f"SendGrid API base URL ({EU_BASE_URL} for the EU region)",
+)

@@ -60,6 +60,21 @@ class Simulator:
         """SendGrid's base URL: the origin, as for `https://api.sendgrid.com`."""
         return self.url
 
+    def environment(self) -> dict[str, str]:
+        """The environment variables that point linkstats's command line and providers here.
+
+        Base URLs and the demo credentials of each provider served, by the names the
+        providers read them from.
+        """
+        config = self.config
+        return {
+            "PAUBOX_BASE_URL": str(self.paubox_base_url),
+            "PAUBOX_USERNAME": config.paubox_username,
+            "PAUBOX_API_KEY": config.paubox_api_key,
+            "SENDGRID_BASE_URL": str(self.sendgrid_base_url),
+            "SENDGRID_API_KEY": config.sendgrid_api_key,
+        }
+
     async def __aenter__(self) -> Self:
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
