@@ -302,10 +302,17 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         except ResponseFormatError:
             raise
         except _SHAPE_ERRORS as exc:
-            raise ResponseFormatError(
-                f"HTTP {response.status} body from GET {response.url} "
-                f"is not the documented shape: {exc}",
-                provider=self.provider,
-                status=response.status,
-                url=response.url,
-            ) from exc
+            failure = exc
+        reason = self._transport.redact(str(failure))
+        error = ResponseFormatError(
+            f"HTTP {response.status} body from GET {response.url} "
+            f"is not the documented shape: {reason}",
+            provider=self.provider,
+            status=response.status,
+            url=response.url,
+        )
+        if reason == str(failure):
+            raise error from failure
+        # The decoder's message quoted a secret from the body, so it is not kept as the cause
+        # (raised out here, outside the handler, it is not kept as the context either).
+        raise error

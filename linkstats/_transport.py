@@ -19,7 +19,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import ErrorDetails, LinkStatsError, TransportError
+from ._errors import ErrorDetails, LinkStatsError, ProviderMessage, TransportError
 from ._http import (
     RETRYABLE_STATUSES,
     PageRequest,
@@ -290,7 +290,7 @@ class Transport:
                     reason=response.reason,
                     headers=response.headers,
                     url=url,
-                    details=self._read_error(response),
+                    details=self._redacted(self._read_error(response)),
                     body_excerpt=excerpt(body, self._secrets),
                     retry_after=requested,
                 )
@@ -376,6 +376,28 @@ class Transport:
             return None
         self.gate.pause(min(requested, self._retry.max_rate_limit_wait))
         return requested
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret cut out, should a server have echoed one into it."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def _redacted(self, details: ErrorDetails) -> ErrorDetails:
+        if not any(secret in repr(details) for secret in self._secrets if secret):
+            return details
+        return ErrorDetails(
+            tuple(
+                ProviderMessage(
+                    self.redact(item.message),
+                    None if item.field is None else self.redact(item.field),
+                )
+                for item in details.messages
+            ),
+            None if details.error_id is None else self.redact(details.error_id),
+            None if details.code is None else self.redact(details.code),
+        )
 
     def _transport_error(self, url: URL, exc: BaseException) -> TransportError:
         reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)

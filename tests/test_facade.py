@@ -14,12 +14,17 @@ from conftest import expected, paubox_source, sendgrid_source, uuid_for
 from yarl import URL
 
 from linkstats import (
+    Campaign,
     LinkClick,
     LinkStats,
+    Listing,
     NotFoundError,
+    Page,
     PauboxSend,
+    Response,
     ResponseFormatError,
     SendGridAutomation,
+    SendGridSource,
     ServerError,
 )
 from linkstats.testing import Behavior, Faults, Simulator, SimulatorConfig
@@ -195,3 +200,109 @@ async def test_any_source_following_the_protocol_plugs_in(simulator: Simulator) 
     assert [click.source_id for click in result.clicks[:1]] == ["a"]
     assert result.clicks[-1] == LinkClick("one-record", "b", URL("https://example.com/"), 1)
     assert len(result.clicks) == 2 + len(expected(simulator.config, PauboxSend(uuid_for(1))))
+
+
+class TypoSource(SendGridSource):
+    """A provider whose mapping has a bug: a misspelt attribute."""
+
+    def parse_page(self, target: Any, response: Response) -> Page[LinkClick]:
+        return Page(response.bodyy)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("method", ["collect", "results", "clicks"])
+async def test_a_bug_in_a_provider_surfaces_as_itself(simulator: Simulator, method: str) -> None:
+    """An AttributeError in a mapping is a fault, not a ResponseFormatError, and stops all."""
+    source = TypoSource(api_key=simulator.config.sendgrid_api_key, base_url=simulator.url)
+    targets = [SendGridAutomation(uuid_for(n)) for n in range(5)]
+
+    async def consume(stats: LinkStats) -> object:
+        if method == "collect":
+            return await stats.collect(targets)
+        if method == "results":
+            return [result async for result in stats.results(targets)]
+        return [click async for click in stats.clicks(targets)]
+
+    async with LinkStats(source, concurrency=2) as stats:
+        with pytest.raises(AttributeError, match="bodyy"):
+            await consume(stats)
+        workers_left = [
+            task for task in asyncio.all_tasks() if "LinkStats." in repr(task.get_coro())
+        ]
+
+    assert workers_left == []
+    assert simulator.log.count() <= 2
+
+
+def discovery_config() -> SimulatorConfig:
+    return SimulatorConfig(
+        paubox_send_ids=tuple(uuid_for(n, kind=1) for n in range(7)),
+        automation_ids=tuple(uuid_for(n, kind=2) for n in range(5)),
+        single_send_ids=(),
+    )
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 16])
+async def test_collecting_what_discover_lists_is_everything(concurrency: int) -> None:
+    """``collect(stats.discover())`` streams listings into fetching, at any concurrency."""
+    config = discovery_config()
+    async with Simulator(config) as simulator:
+        sources = (paubox_source(simulator), sendgrid_source(simulator))
+        async with LinkStats(*sources, concurrency=concurrency) as stats:
+            async with asyncio.timeout(10):
+                result = await stats.collect(stats.discover())
+            listed = [campaign.target async for campaign in stats.discover()]
+
+    assert set(listed) == {PauboxSend(send_id) for send_id in config.paubox_send_ids or ()} | {
+        SendGridAutomation(automation_id) for automation_id in config.automation_ids or ()
+    }
+    assert result.errors == {}
+    assert result.clicks == [click for target in listed for click in expected(config, target)]
+    # Three listings per discover() (sends, automations, single sends), then one request
+    # per send and per automation (each one page).
+    assert simulator.log.count() == 2 * 3 + len(listed)
+
+
+async def test_campaigns_and_async_iterables_are_taken_as_targets() -> None:
+    """Every method takes campaigns as their targets, given up front or as they arrive."""
+    config = discovery_config()
+    async with Simulator(config) as simulator:
+        async with LinkStats(paubox_source(simulator), sendgrid_source(simulator)) as stats:
+            campaigns = [campaign async for campaign in stats.discover()]
+            targets = [campaign.target for campaign in campaigns]
+
+            async def arriving() -> AsyncIterator[Campaign[Any]]:
+                for campaign in campaigns + campaigns:
+                    yield campaign
+
+            streamed = [click async for click in stats.clicks(arriving())]
+            outcomes = [result async for result in stats.results(campaigns)]
+            collected = await stats.collect(arriving())
+
+    everything = [click for target in targets for click in expected(config, target)]
+    assert sorted(streamed, key=repr) == sorted(everything, key=repr)
+    assert {result.target for result in outcomes} == set(targets)
+    assert all(result.ok for result in outcomes)
+    assert collected.clicks == everything
+
+
+async def test_a_target_no_source_fetches_fails_when_it_arrives(simulator: Simulator) -> None:
+    """From an async iterable a target is routed as it arrives; an unroutable one raises."""
+
+    async def arriving() -> AsyncIterator[Any]:
+        yield PauboxSend(uuid_for(1))
+        yield "not a target"
+
+    async with LinkStats(paubox_source(simulator)) as stats:
+        with pytest.raises(TypeError, match="no source here fetches str"):
+            await stats.collect(arriving())
+
+
+async def test_a_failing_listing_fails_the_collect_that_streams_it() -> None:
+    """The caller's iterable failing is the caller's failure: it is raised, not swallowed."""
+    config = SimulatorConfig(listing_behavior=Behavior.NOT_FOUND)
+    async with Simulator(config) as simulator:
+        async with LinkStats(sendgrid_source(simulator)) as stats:
+            with pytest.raises(NotFoundError) as caught:
+                await stats.collect(stats.discover())
+
+    assert caught.value.target == Listing("sendgrid", "automations")

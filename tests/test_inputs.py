@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from linkstats import LinkStats, PauboxSend, PauboxSource, SendGridAutomation, SendGridSource
+from linkstats.providers.paubox import MARKETING_BASE_URL
 
 SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
 STEP_A = "0fb9b1a7-7c3a-4d4c-9b2f-1d8d2a7e9c01"
@@ -109,6 +110,12 @@ def test_targets_are_frozen_and_hashable() -> None:
             "https",
         ),
         ({"username": "demo", "api_key": "k", "session": object()}, TypeError, "session"),
+        ({"username": None, "api_key": "k"}, ValueError, "username is required"),
+        (
+            {"username": None, "api_key": "k", "base_url": "http://127.0.0.1:8080/v1/orca/"},
+            ValueError,
+            "username is required",
+        ),
     ],
 )
 def test_sources_refuse_bad_configuration(
@@ -156,3 +163,30 @@ async def test_fetching_outside_async_with_is_refused() -> None:
         await LinkStats(source).collect([PauboxSend(SEND_ID)])
     with pytest.raises(RuntimeError, match="async with"):
         await anext(source.clicks(PauboxSend(SEND_ID)))
+
+
+def test_paubox_needs_no_username_on_its_newer_base_url() -> None:
+    """The newer base URL names no account in its path, so no username goes into it."""
+    source = PauboxSource(username=None, api_key="k", base_url=MARKETING_BASE_URL)
+
+    assert source.first_request(PauboxSend(SEND_ID)).url.path == ("/v1/marketing/tracking_links")
+
+
+@pytest.mark.parametrize(
+    ("options", "error_type", "match"),
+    [
+        ({"order_by": ""}, ValueError, "order_by"),
+        ({"order_by": "sent at"}, ValueError, "order_by"),
+        ({"order_by": 3}, TypeError, "order_by"),
+        ({"order": "up"}, ValueError, "order"),
+        ({"search": 3}, TypeError, "search"),
+    ],
+)
+def test_listing_options_are_checked_before_anything_is_sent(
+    options: dict[str, Any], error_type: type[Exception], match: str
+) -> None:
+    """sends() refuses bad options when called, like targets do when constructed."""
+    source = PauboxSource(username="demo", api_key="k")
+
+    with pytest.raises(error_type, match=match):
+        source.sends(**options)

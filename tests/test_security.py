@@ -6,14 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from conftest import paubox_source, sendgrid_source, uuid_for
 
 from linkstats import (
+    AuthenticationError,
     LinkStats,
     LinkStatsError,
     PaginationError,
     PauboxSend,
+    ResponseFormatError,
     SendGridAutomation,
+    SendGridSource,
     TransportError,
     UnexpectedStatusError,
 )
@@ -120,6 +124,65 @@ async def test_the_key_is_in_no_repr_str_log_or_error(
     assert {type(error) for error in result.errors.values()} >= {PaginationError, TransportError}
     for error in result.errors.values():
         assert isinstance(error, LinkStatsError)
-        texts += [str(error), repr(error), str(error.__cause__), repr(error.__cause__)]
+        texts += everything_reachable(error)
     texts += [record.getMessage() for record in caplog.records]
     assert not [text for text in texts for key in keys if key in text]
+
+
+def everything_reachable(error: BaseException) -> list[str]:
+    """The texts of an error, its attributes, and each cause and context, as a reporter sees."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(vars(current))]
+        pending += [current.__cause__, current.__context__]
+    return texts
+
+
+@pytest.fixture
+async def echoing() -> AsyncIterator[str]:
+    """A server that echoes the request's authorization into every error it answers.
+
+    The first automation's links answer 401 with the header in the messages, field, id and
+    code; any other path answers 200 with it where a URL should be a string.
+    """
+
+    async def answer(request: web.Request) -> web.Response:
+        echoed = request.headers.get("Authorization", "")
+        if uuid_for(1) in request.path:
+            body = {
+                "errors": [{"field": echoed, "message": f"key {echoed} refused"}],
+                "id": echoed,
+                "code": echoed,
+            }
+            return web.json_response(body, status=401)
+        return web.json_response({"results": [{"url": [echoed], "clicks": 1}]})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_a_key_a_server_echoes_is_cut_out_of_every_error(echoing: str) -> None:
+    """Messages, field, id, code, excerpt, summary and causes: no key, even when echoed."""
+    key = "SG.echoed-key-0123456789"
+    refused = SendGridAutomation(uuid_for(1))
+    malformed = SendGridAutomation(uuid_for(2))
+    async with LinkStats(SendGridSource(api_key=key, base_url=echoing)) as stats:
+        result = await stats.collect([refused, malformed])
+
+    assert type(result.errors[refused]) is AuthenticationError
+    assert type(result.errors[malformed]) is ResponseFormatError
+    texts = [text for error in result.errors.values() for text in everything_reachable(error)]
+    assert texts
+    assert not [text for text in texts if key in text]
+    assert "[redacted]" in (result.errors[refused].body_excerpt or "")

@@ -398,3 +398,20 @@ async def test_a_relative_next_link_is_resolved_against_the_page(body_server: Bo
         "/v3/marketing/stats/automations/x/links?t=b",
     ]
     assert type(error) is PaginationError
+
+
+@pytest.mark.parametrize(
+    "link", ["http://127.0.0.1:99999/x", "http://127.0.0.1:80:1/x", "http://[::1/x"]
+)
+async def test_a_next_link_that_is_no_usable_url_fails_its_target(
+    body_server: BodyServer, link: str
+) -> None:
+    """A port out of range or a malformed host is a PaginationError for that target."""
+    body_server.body = orjson.dumps({"results": [], "_metadata": {"next": link}})
+    target = SendGridAutomation(AUTOMATION_ID)
+
+    error = await fetch_error(SendGridSource(api_key="SG.secret", base_url=body_server.url), target)
+
+    assert type(error) is PaginationError
+    assert error.target == target
+    assert len(body_server.requested) == 1
