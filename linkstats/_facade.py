@@ -93,12 +93,12 @@ class _Feed:
         self._route = route
         self._seen: set[Any] = set()
         self._arriving: AsyncIterator[Any] | None = None
-        self._planned: Iterator[_Job]
+        self._planned: Iterator[_Job] = iter(())
+        self._lock = asyncio.Lock()
+        #: How many targets there are, where that is known before fetching starts.
+        self.size: int | None = None
         if isinstance(targets, AsyncIterable):
             self._arriving = aiter(targets)
-            self._planned = iter(())
-            self._lock = asyncio.Lock()
-            self.size: int | None = None
         elif isinstance(targets, str | bytes) or not isinstance(targets, Iterable):
             raise TypeError(f"targets must be an iterable of targets, got {type(targets).__name__}")
         else:

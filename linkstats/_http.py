@@ -223,14 +223,19 @@ def _error_class(status: int) -> type[LinkStatsError]:
     return UnexpectedStatusError
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret cut out, the longest first (a header before its key)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 def excerpt(body: bytes, secrets: Iterable[str]) -> str | None:
     """The start of a body as text, with every secret cut out, should a server echo one."""
     # Read a little more than kept, so that a secret straddling the cut is still found.
     longest = max((len(secret) for secret in secrets), default=0)
-    text = body[: 4 * (_EXCERPT_CHARACTERS + longest)].decode("utf-8", "replace")
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+    text = redact(body[: 4 * (_EXCERPT_CHARACTERS + longest)].decode("utf-8", "replace"), secrets)
     text = text.strip()
     if not text:
         return None

@@ -28,6 +28,7 @@ from ._http import (
     excerpt,
     rate_limit_delay,
     rate_limit_window,
+    redact,
 )
 
 logger = logging.getLogger("linkstats")
@@ -379,10 +380,7 @@ class Transport:
 
     def redact(self, text: str) -> str:
         """``text`` with every secret cut out, should a server have echoed one into it."""
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return redact(text, self._secrets)
 
     def _redacted(self, details: ErrorDetails) -> ErrorDetails:
         if not any(secret in repr(details) for secret in self._secrets if secret):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncGenerator, Mapping
+from operator import attrgetter
 from typing import Any, Final
 
 import aiohttp
@@ -176,10 +177,6 @@ def _from_environment(environ: Mapping[str, str], base_url: str | None) -> Mailc
     return None if api_key is None else MailchimpSource(api_key=api_key, base_url=base_url)
 
 
-def _id_of(target: MailchimpCampaign) -> str:
-    return target.campaign_id
-
-
 PROVIDER = ProviderInfo(
     name=NAME,
     title="Mailchimp",
@@ -188,7 +185,7 @@ PROVIDER = ProviderInfo(
             name="campaign",
             target_type=MailchimpCampaign,
             from_id=MailchimpCampaign,
-            id_of=_id_of,
+            id_of=attrgetter("campaign_id"),
             help="a Mailchimp campaign id",
         ),
     ),

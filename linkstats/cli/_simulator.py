@@ -10,7 +10,8 @@ from . import EXIT_OK, UsageError
 
 
 async def simulator(arguments: argparse.Namespace) -> int:
-    """Serve until interrupted, after saying where and with which demo credentials."""
+    """Serve until interrupted, after saying where, with the variables of each registered
+    provider it serves."""
     try:
         config = SimulatorConfig(
             seed=arguments.seed,
@@ -34,7 +35,13 @@ async def simulator(arguments: argparse.Namespace) -> int:
             f"cannot listen on {arguments.host}:{arguments.port}: {error.strerror}"
         ) from None
     try:
-        exports = " ".join(f"{name}={value}" for name, value in running.environment().items())
+        served = running.environment()
+        exports = " ".join(
+            f"{name}={served[name]}"
+            for info in arguments.providers.values()
+            for name in (info.base_url_variable, *info.environment)
+            if name in served
+        )
         print(
             f"Simulator on {running.url} (Ctrl-C to stop). Try:\n"
             f"  export {exports}\n"

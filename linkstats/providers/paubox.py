@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -371,10 +372,6 @@ def _from_environment(environ: Mapping[str, str], base_url: str | None) -> Paubo
     return PauboxSource(username=username, api_key=api_key, base_url=base_url)
 
 
-def _send_id(target: PauboxSend) -> str:
-    return target.send_id
-
-
 PROVIDER = ProviderInfo(
     name=NAME,
     title="Paubox Marketing",
@@ -383,7 +380,7 @@ PROVIDER = ProviderInfo(
             name="send",
             target_type=PauboxSend,
             from_id=PauboxSend,
-            id_of=_send_id,
+            id_of=attrgetter("send_id"),
             help="a Paubox campaign send id",
         ),
     ),

@@ -15,6 +15,7 @@ the same API at ``https://api.eu.sendgrid.com``.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
+from operator import attrgetter
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -417,14 +418,6 @@ def _from_environment(environ: Mapping[str, str], base_url: str | None) -> SendG
     return SendGridSource(api_key=api_key, base_url=base_url or DEFAULT_BASE_URL)
 
 
-def _automation_id(target: SendGridAutomation) -> str:
-    return target.automation_id
-
-
-def _single_send_id(target: SendGridSingleSend) -> str:
-    return target.single_send_id
-
-
 PROVIDER = ProviderInfo(
     name=NAME,
     title="SendGrid",
@@ -433,14 +426,14 @@ PROVIDER = ProviderInfo(
             name="automation",
             target_type=SendGridAutomation,
             from_id=SendGridAutomation,
-            id_of=_automation_id,
+            id_of=attrgetter("automation_id"),
             help="a SendGrid automation id",
         ),
         TargetKind(
             name="single-send",
             target_type=SendGridSingleSend,
             from_id=SendGridSingleSend,
-            id_of=_single_send_id,
+            id_of=attrgetter("single_send_id"),
             help="a SendGrid single send id",
         ),
     ),
