@@ -89,6 +89,7 @@ def _connection_options(
         parser.add_argument(
             f"--{info.name}-base-url",
             metavar="URL",
+            dest=base_url_dest(info),
             help=f"{info.base_url_help}; default ${info.base_url_variable}, "
             f"else {info.default_base_url}",
         )
@@ -205,6 +206,11 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
 def target_dest(info: ProviderInfo, kind: TargetKind) -> str:
     """Where argparse keeps the ids given for one kind of target."""
     return f"targets_{info.name}_{kind.name}".replace("-", "_")
+
+
+def base_url_dest(info: ProviderInfo) -> str:
+    """Where argparse keeps one provider's base URL."""
+    return f"base_url_{info.name}".replace("-", "_")
 
 
 def option_dest(info: ProviderInfo, option: TargetOption) -> str:

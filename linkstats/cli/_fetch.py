@@ -26,6 +26,7 @@ from . import (
     EXIT_USAGE,
     ListingError,
     UsageError,
+    base_url_dest,
     option_dest,
     target_dest,
     target_names,
@@ -193,7 +194,7 @@ def sources_for(
     for info in providers.values():
         if needed is not None and info.name not in needed:
             continue
-        base_url = getattr(arguments, f"{info.name}_base_url".replace("-", "_"), None)
+        base_url = getattr(arguments, base_url_dest(info))
         try:
             source = info.from_environment(
                 environment, base_url or environment.get(info.base_url_variable) or None
