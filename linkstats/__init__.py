@@ -23,6 +23,7 @@ from ._errors import (
 from ._facade import CollectResult, LinkStats, TargetResult, Targets
 from ._http import PageRequest, Response
 from ._models import Campaign, LinkClick, Listing
+from ._policy import Failure, RetryPolicy
 from ._registry import (
     ENTRY_POINT_GROUP,
     ProviderInfo,
@@ -30,8 +31,15 @@ from ._registry import (
     TargetOption,
     registered_providers,
 )
-from ._source import HTTPSource, LinkStatsSource, Page, SupportsDiscovery, SupportsPages
-from ._transport import TransportStats
+from ._source import (
+    HTTPSource,
+    LinkStatsSource,
+    Page,
+    SourceOptions,
+    SupportsDiscovery,
+    SupportsPages,
+)
+from ._transport import TransportStats, request_slot
 from .providers import Provider
 from .providers.paubox import PauboxSend, PauboxSource
 from .providers.sendgrid import SendGridAutomation, SendGridSingleSend, SendGridSource
@@ -42,6 +50,7 @@ __all__ = [
     "Campaign",
     "CollectResult",
     "ErrorDetails",
+    "Failure",
     "HTTPSource",
     "InvalidRequestError",
     "LinkClick",
@@ -61,10 +70,12 @@ __all__ = [
     "RateLimitError",
     "Response",
     "ResponseFormatError",
+    "RetryPolicy",
     "SendGridAutomation",
     "SendGridSingleSend",
     "SendGridSource",
     "ServerError",
+    "SourceOptions",
     "SupportsDiscovery",
     "SupportsPages",
     "TargetKind",
@@ -75,4 +86,5 @@ __all__ = [
     "TransportStats",
     "UnexpectedStatusError",
     "registered_providers",
+    "request_slot",
 ]

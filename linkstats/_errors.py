@@ -8,7 +8,8 @@ Every failure a provider or the network can cause is a ``LinkStatsError``::
     ├── InvalidRequestError      400, 422: the provider rejected the parameters
     ├── RateLimitError           429, still after every retry
     ├── ServerError              5xx, still after every retry
-    ├── TransportError           connection failure or timeout, still after every retry
+    ├── TransportError           no usable answer (connection, timeout, broken HTTP), still
+    │                            after every retry
     ├── ResponseFormatError      a success whose body is not JSON or not the documented shape
     ├── UnexpectedStatusError    any other status (redirects are never followed)
     └── PaginationError          a next link that leaves the base URL's origin or repeats a page
@@ -142,7 +143,15 @@ class ServerError(LinkStatsError):
 
 
 class TransportError(LinkStatsError):
-    """The connection failed or timed out, still after every retry."""
+    """The connection failed or timed out, still after every retry.
+
+    ``failure`` says how: ``"connection"``, ``"timeout"``, ``"malformed"`` (an answer that
+    broke HTTP), ``"tls"``, ``"closed"`` (the session given was closed) or ``"request"``.
+    """
+
+    def __init__(self, summary: str, *, failure: str | None = None, **kwargs: Any) -> None:
+        super().__init__(summary, **kwargs)
+        self.failure = failure
 
 
 class ResponseFormatError(LinkStatsError):

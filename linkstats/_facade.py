@@ -25,6 +25,7 @@ import attrs
 from ._errors import LinkStatsError
 from ._models import Campaign, LinkClick
 from ._source import LinkStatsSource, SupportsDiscovery, SupportsPages
+from ._transport import sharing_slots
 from ._validation import integer_in_range
 
 __all__ = ["CollectResult", "LinkStats", "TargetResult", "Targets"]
@@ -155,13 +156,13 @@ class LinkStats:
         integer_in_range("concurrency", concurrency, 1, 10_000)
         self._sources = sources
         self._concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
         self._routes: dict[type[Any], Pages] = {}
         for source in sources:
             for target_type in source.target_types:
                 if target_type in self._routes:
                     raise ValueError(f"more than one source fetches {target_type.__name__}")
-                self._routes[target_type] = _pages_of(source)
-        self._slots = asyncio.Semaphore(concurrency)
+                self._routes[target_type] = self._pages_of(source)
         self._stack: AsyncExitStack | None = None
         self._workers: set[asyncio.Task[None]] = set()
 
@@ -196,14 +197,7 @@ class LinkStats:
         first failure stops the other fetches and is raised. Memory stays bounded by
         ``concurrency`` pages, however many records there are.
         """
-        feed = _Feed(self._route, targets)
-
-        async def deliver(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
-            async with self._slots:
-                async for page in job.pages(job.target):
-                    await put(page)
-
-        return _flatten(self._fan_out(feed, deliver))
+        return _flatten(self._fan_out(_Feed(self._route, targets), _pages))
 
     def results(self, targets: Targets[TargetT]) -> AsyncGenerator[TargetResult[TargetT], None]:
         """Each target's outcome as soon as that target is done, failures included.
@@ -212,14 +206,7 @@ class LinkStats:
         with a ``LinkStatsError`` is reported and the others carry on; memory holds at most
         ``concurrency`` targets' records at once.
         """
-        feed = _Feed(self._route, targets)
-
-        async def deliver(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
-            async with self._slots:
-                result = await _outcome(job)
-            await put(result)
-
-        return self._fan_out(feed, deliver)
+        return self._fan_out(_Feed(self._route, targets), _result)
 
     async def collect(self, targets: Targets[TargetT]) -> CollectResult[TargetT]:
         """All records of every target that succeeded, and the error of every one that failed.
@@ -227,29 +214,11 @@ class LinkStats:
         One failing target never costs another its records; only a fault that is not a
         ``LinkStatsError`` (a bug in a source, say) stops the rest, and is raised.
         """
-        feed = _Feed(self._route, targets)
-        self._require_open()
-        done: list[tuple[int, TargetResult[TargetT]]] = []
-
-        # Unlike results(), nothing here needs to arrive early: workers keep what they
-        # fetch, without a queue between them and the caller.
-        async def work() -> None:
-            while (job := await feed.next()) is not None:
-                async with self._slots:
-                    done.append((job.index, await _outcome(job)))
-
-        workers = {asyncio.create_task(work()) for _ in range(self._workers_for(feed))}
-        self._workers |= workers
+        outcomes = self._fan_out(_Feed(self._route, targets), _numbered_result)
         try:
-            if workers:
-                finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-                for worker in finished:
-                    if (error := worker.exception()) is not None:
-                        raise error
+            done: list[tuple[int, TargetResult[TargetT]]] = [item async for item in outcomes]
         finally:
-            await _stop(workers)
-            self._workers -= workers
-            await feed.aclose()
+            await outcomes.aclose()
         done.sort(key=itemgetter(0))
         ordered = [result for _, result in done]
         clicks = list(chain.from_iterable(result.clicks for result in ordered if result.ok))
@@ -270,14 +239,21 @@ class LinkStats:
             try:
                 while True:
                     # Listing requests count against the concurrency limit like any other,
-                    # but no slot is held while the caller works on what was listed.
-                    async with self._slots:
-                        campaign = await anext(campaigns, None)
+                    # and nothing is held while the caller works on what was listed.
+                    campaign = await self._next(source, campaigns)
                     if campaign is None:
                         break
                     yield campaign
             finally:
                 await _close(campaigns)
+
+    async def _next(self, source: LinkStatsSource[Any], items: AsyncIterator[T]) -> T | None:
+        """The source's next item, its requests counted against ``concurrency``."""
+        if _takes_request_slots(source):
+            with sharing_slots(self._slots):
+                return await anext(items, None)
+        async with self._slots:
+            return await anext(items, None)
 
     async def _fan_out(
         self,
@@ -286,6 +262,9 @@ class LinkStats:
     ) -> AsyncGenerator[Any, None]:
         """What ``deliver`` hands over for each job, as it arrives, from the workers.
 
+        The one worker pool behind ``clicks``, ``results`` and ``collect``. Workers hold no
+        slot of their own: each request takes one while it is in flight, so a worker waiting
+        on a full queue, a backoff or a rate limit holds nothing another fetch could need.
         An exception out of ``deliver`` stops every worker and is raised here.
         """
         self._require_open()
@@ -293,8 +272,9 @@ class LinkStats:
 
         async def work() -> None:
             try:
-                while (job := await feed.next()) is not None:
-                    await deliver(job, queue.put)
+                with sharing_slots(self._slots):
+                    while (job := await feed.next()) is not None:
+                        await deliver(job, queue.put)
             except Exception as error:
                 await queue.put(_Failure(error))
                 return
@@ -320,6 +300,35 @@ class LinkStats:
     def _workers_for(self, feed: _Feed) -> int:
         return self._concurrency if feed.size is None else min(self._concurrency, feed.size)
 
+    def _pages_of(self, source: LinkStatsSource[Any]) -> Pages:
+        """How to fetch a target of this source: whole pages where it hands them over,
+        otherwise its records one by one; a slot held around each wait on a source that
+        does not take one per request itself."""
+        if isinstance(source, SupportsPages):
+            pages: Pages = source.pages
+        else:
+
+            async def pages(target: Any) -> AsyncGenerator[list[LinkClick], None]:
+                clicks = source.clicks(target)
+                try:
+                    async for click in clicks:
+                        yield [click]
+                finally:
+                    await _close(clicks)
+
+        if _takes_request_slots(source):
+            return pages
+
+        async def holding_slots(target: Any) -> AsyncGenerator[list[LinkClick], None]:
+            items = pages(target)
+            try:
+                while (page := await self._next(source, items)) is not None:
+                    yield page
+            finally:
+                await _close(items)
+
+        return holding_slots
+
     def _route(self, target: Any) -> Pages:
         for cls in type(target).__mro__:
             if (pages := self._routes.get(cls)) is not None:
@@ -330,6 +339,23 @@ class LinkStats:
     def _require_open(self) -> None:
         if self._stack is None:
             raise RuntimeError("use LinkStats in 'async with' before fetching")
+
+
+async def _pages(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
+    pages = job.pages(job.target)
+    try:
+        async for page in pages:
+            await put(page)
+    finally:
+        await _close(pages)
+
+
+async def _result(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
+    await put(await _outcome(job))
+
+
+async def _numbered_result(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
+    await put((job.index, await _outcome(job)))
 
 
 async def _outcome(job: _Job) -> TargetResult[Any]:
@@ -354,20 +380,8 @@ async def _flatten(pages: AsyncIterator[list[LinkClick]]) -> AsyncGenerator[Link
         await _close(pages)
 
 
-def _pages_of(source: LinkStatsSource[Any]) -> Pages:
-    """Whole pages from a source that hands them over; otherwise its records one by one."""
-    if isinstance(source, SupportsPages):
-        return source.pages
-
-    async def one_by_one(target: Any) -> AsyncGenerator[list[LinkClick], None]:
-        clicks = source.clicks(target)
-        try:
-            async for click in clicks:
-                yield [click]
-        finally:
-            await _close(clicks)
-
-    return one_by_one
+def _takes_request_slots(source: LinkStatsSource[Any]) -> bool:
+    return getattr(source, "takes_request_slots", False) is True
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:

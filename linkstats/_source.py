@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Hashable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar, runtime_checkable
 
 import aiohttp
 import attrs
@@ -29,13 +29,15 @@ from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseForm
 from ._http import PageRequest, Response, page_key, read_error_body, same_origin, validate_base_url
 from ._models import Campaign, LinkClick
 from ._parsing import gc_paused
-from ._transport import RetryPolicy, Transport, TransportStats
+from ._policy import RetryPolicy
+from ._transport import Transport, TransportStats
 from ._validation import integer_in_range, positive_number_or_none
 
 __all__ = [
     "HTTPSource",
     "LinkStatsSource",
     "Page",
+    "SourceOptions",
     "SupportsDiscovery",
     "SupportsPages",
 ]
@@ -55,6 +57,18 @@ _GC_PAUSE_BYTES = 1 << 16
 _SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError)
 
 
+class SourceOptions(TypedDict, total=False):
+    """The options every ``HTTPSource`` takes, for a provider's constructor to pass on as
+    ``**options: Unpack[SourceOptions]``."""
+
+    timeout: float | None
+    retry: RetryPolicy | None
+    max_retries: int | None
+    backoff: float | None
+    max_rate_limit_wait: float | None
+    session: aiohttp.ClientSession | None
+
+
 class LinkStatsSource(Protocol[TargetT_contra]):
     """A provider adapter: an async context manager that streams one target's records.
 
@@ -64,7 +78,9 @@ class LinkStatsSource(Protocol[TargetT_contra]):
     ``LinkStatsError``; anything else is taken for a fault and stops the whole fetch.
 
     Optional capabilities, used where a source has them: ``pages(target)`` (see
-    ``SupportsPages``) and ``discover()`` (see ``SupportsDiscovery``).
+    ``SupportsPages``), ``discover()`` (see ``SupportsDiscovery``), and
+    ``takes_request_slots = True`` for a source that holds ``request_slot()`` around each of
+    its requests, so that ``LinkStats`` need not hold a slot while it waits on the source.
     """
 
     @property
@@ -126,24 +142,41 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
     provider: ClassVar[str]
     target_types: ClassVar[tuple[type[Any], ...]]
 
+    #: Each request takes its own slot from the ``LinkStats`` running it (see ``request_slot``).
+    takes_request_slots: ClassVar[bool] = True
+
     def __init__(
         self,
         *,
         base_url: str | URL,
         headers: Mapping[str, str],
         secrets: Collection[str],
-        timeout: float | None,
-        max_retries: int,
-        backoff: float,
-        max_rate_limit_wait: float,
-        session: aiohttp.ClientSession | None,
+        timeout: float | None = 30.0,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+        max_rate_limit_wait: float | None = None,
+        session: aiohttp.ClientSession | None = None,
         max_connections: int | None = None,
     ) -> None:
         """``headers`` go with every request, only to ``base_url``'s origin; ``secrets`` (the
-        API key) never appear in an error, even where a server echoes them; ``max_connections``
-        caps this source's requests in flight, for providers that limit connections."""
+        API key) never appear in an error, even where a server echoes them; ``retry`` is the
+        policy, whose ``max_retries``, ``backoff`` and ``max_rate_limit_wait`` the keywords of
+        those names override; ``max_connections`` caps this source's requests in flight, for
+        providers that limit connections."""
         positive_number_or_none("timeout", timeout)
-        integer_in_range("max_retries", max_retries, 0, 100)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        shorthand: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("max_retries", max_retries),
+                ("backoff", backoff),
+                ("max_rate_limit_wait", max_rate_limit_wait),
+            )
+            if value is not None
+        }
+        policy = attrs.evolve(retry or RetryPolicy(), **shorthand)
         if max_connections is not None:
             integer_in_range("max_connections", max_connections, 1, 10_000)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
@@ -157,14 +190,15 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             secrets=secrets,
             read_error=self.parse_error,
             timeout=timeout,
-            retry=RetryPolicy(
-                max_retries=max_retries,
-                backoff=backoff,
-                max_rate_limit_wait=max_rate_limit_wait,
-            ),
+            retry=policy,
             session=session,
             max_connections=max_connections,
         )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self._transport.retry
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={str(self.base_url)!r})"
@@ -234,9 +268,11 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
                 f"{self.base_url.origin()}; not sent"
             )
         fetched: set[tuple[str, tuple[str, ...]]] = set()
+        limit = self.retry.deadline
+        deadline = None if limit is None else asyncio.get_running_loop().time() + limit
         try:
             while True:
-                response = await self._transport.get(request)
+                response = await self._transport.get(request, deadline=deadline)
                 if len(response.body) > _THREAD_PARSE_BYTES:
                     page = await asyncio.to_thread(self._decode, response, parse)
                 else:

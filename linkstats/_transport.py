@@ -1,17 +1,21 @@
-"""The one place requests are performed: session, timeouts, retries and rate-limit waits.
+"""The one place requests are performed: session, slots, timeouts, retries and rate-limit waits.
 
 Providers describe what to fetch and parse what comes back; everything between (which
-session, how long to wait, when to retry, when the whole source must pause) lives here and is
-shared by every provider.
+session, how many requests may be in flight, how long to wait, when to retry, when the whole
+source must pause) lives here and is shared by every provider. What to do after a failure is
+decided by ``RetryPolicy`` and ``RateLimitGate`` (``_policy``); this module carries it out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,48 +24,44 @@ import attrs
 from yarl import URL
 
 from ._errors import ErrorDetails, LinkStatsError, ProviderMessage, TransportError
-from ._http import (
-    RETRYABLE_STATUSES,
-    PageRequest,
-    Response,
-    error_for_response,
-    excerpt,
-    rate_limit_delay,
-    rate_limit_window,
-    redact,
-)
+from ._http import PageRequest, Response, error_for_response, excerpt, redact
+from ._policy import Action, Failure, Outcome, RateLimitGate, RetryPolicy
 
 logger = logging.getLogger("linkstats")
 
 # Deadlines (below) bound every attempt; aiohttp's own timers would only duplicate them.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout()
 
-# Connection failures worth another attempt. A certificate error will not heal by retrying,
-# and any other client error is a fault in the request itself.
-_RETRYABLE_EXCEPTIONS = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    TimeoutError,
+# The concurrency slots of the LinkStats whose task this is, if any.
+_request_slots: contextvars.ContextVar[asyncio.Semaphore | None] = contextvars.ContextVar(
+    "linkstats_request_slots", default=None
 )
 
 
-@attrs.frozen
-class RetryPolicy:
-    """How many times to retry, and how long to back off in between.
+@contextlib.asynccontextmanager
+async def request_slot() -> AsyncIterator[None]:
+    """Hold one of the running ``LinkStats``' concurrency slots for one request.
 
-    Backoff is capped exponential with full jitter: retry ``n`` (from 0) sleeps a uniform
-    random time in ``[0, min(max_backoff, backoff * 2**n)]``. A 429 instead waits what the
-    provider asked for, capped at ``max_rate_limit_wait``.
+    A source that is not an ``HTTPSource`` wraps each of its requests in this (and sets
+    ``takes_request_slots = True``), so that ``LinkStats`` counts its requests, not its
+    waits, against ``concurrency``. Outside ``LinkStats`` it holds nothing.
     """
+    slots = _request_slots.get()
+    if slots is None:
+        yield
+        return
+    async with slots:
+        yield
 
-    max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
-    backoff: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    max_backoff: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
-    max_rate_limit_wait: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
 
-    def backoff_delay(self, retry: int) -> float:
-        """Full-jitter delay before retry number ``retry`` (0-based)."""
-        return random.uniform(0, min(self.max_backoff, self.backoff * 2**retry))
+@contextlib.contextmanager
+def sharing_slots(slots: asyncio.Semaphore) -> Iterator[None]:
+    """Let the requests made in this block take their slots from ``slots``."""
+    token = _request_slots.set(slots)
+    try:
+        yield
+    finally:
+        _request_slots.reset(token)
 
 
 @attrs.define
@@ -76,72 +76,6 @@ class TransportStats:
     rate_limit_wait: float = 0.0
 
 
-class RateLimitGate:
-    """The provider's request budget, shared by every request of one source.
-
-    Two things hold a request back: a pause after a 429, for as long as the provider asked,
-    and the budget of the current rate-limit window. Responses say how large the window is
-    and when it resets (``X-RateLimit-*``); the gate counts the requests sent against it, so
-    that once the budget is spent every task waits for the reset instead of earning a 429.
-    """
-
-    def __init__(self) -> None:
-        self._resume_at = 0.0  # event-loop time
-        self._limit: int | None = None
-        self._window_end: float | None = None  # Unix time
-        self._window_header: str | None = None  # X-RateLimit-Reset of that window, verbatim
-        self._used = 0
-
-    def remaining(self) -> float:
-        """Seconds left in the pause in force, if any."""
-        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request back for ``seconds`` (a 429 asked for it)."""
-        resume_at = asyncio.get_running_loop().time() + seconds
-        self._resume_at = max(self._resume_at, resume_at)
-        if self._limit is not None:
-            self._used = self._limit
-
-    def take(self) -> float:
-        """Count one request and return 0 if it may go now, else the seconds to wait first."""
-        delay = self._resume_at - asyncio.get_running_loop().time()
-        if delay > 0:
-            return delay
-        if self._window_end is not None:
-            now = time.time()
-            if now >= self._window_end:
-                self._window_end, self._window_header, self._used = None, None, 0
-            elif self._limit is not None and self._used >= self._limit:
-                return self._window_end - now
-        self._used += 1
-        return 0.0
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the window from a response's headers."""
-        reset = headers.get("X-RateLimit-Reset")
-        if reset is None:
-            return
-        if reset != self._window_header:
-            now = time.time()
-            window = rate_limit_window(headers, now)
-            if window is None or window.reset_at <= now:
-                return
-            if self._window_end is not None and window.reset_at < self._window_end:
-                return
-            self._limit, self._window_end = window.limit, window.reset_at
-            self._window_header = reset
-            used = window.limit - window.remaining
-        else:
-            # The same window as before: only the count can have moved.
-            remaining = headers.get("X-RateLimit-Remaining", "")
-            if self._limit is None or not remaining.isdigit():
-                return
-            used = self._limit - int(remaining)
-        # The provider may have counted requests we did not send (another client of the key).
-        self._used = max(self._used, used)
-
-
 class Deadlines:
     """Per-attempt timeouts for many concurrent requests, enforced by one shared timer.
 
@@ -151,20 +85,24 @@ class Deadlines:
     those past it: an attempt ends at most ``resolution`` seconds after its deadline.
     """
 
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self.resolution = min(timeout / 10, 0.5)
+    def __init__(self, timeout: float | None) -> None:
+        self._timeout = math.inf if timeout is None else timeout
+        self.resolution = min(self._timeout / 10, 0.5)
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._check: asyncio.TimerHandle | None = None
 
-    def start(self) -> asyncio.Task[Any]:
-        """Start the current task's attempt; pass the task to ``finish`` when it ends."""
+    def start(self, until: float | None) -> asyncio.Task[Any] | None:
+        """Start the current task's attempt, to end by ``until`` (event-loop time) at the
+        latest; pass the task to ``finish`` when it ends. ``None`` if nothing bounds it."""
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("requests must run inside an asyncio task")
         loop = task.get_loop()
-        self._deadlines[task] = loop.time() + self._timeout
+        deadline = min(loop.time() + self._timeout, math.inf if until is None else until)
+        if math.isinf(deadline):
+            return None
+        self._deadlines[task] = deadline
         if self._check is None:
             self._check = loop.call_later(self.resolution, self._cancel_expired, loop)
         return task
@@ -197,7 +135,14 @@ class Deadlines:
 
 
 class Transport:
-    """Performs GET requests for one source, owning its session unless given one."""
+    """Performs GET requests for one source, on a session of its own.
+
+    Without a session given, it opens and closes its own. Given one, it makes a session of its
+    own on the caller's connector (so its pool, TLS settings and limits are shared) with the
+    caller's headers, cookie jar, auth, proxy setting and trace configs, and closes only that:
+    the caller's session object is never changed. The caller's ``base_url``, middlewares and
+    header size limits are not carried over.
+    """
 
     def __init__(
         self,
@@ -219,30 +164,50 @@ class Transport:
         )
         self._read_error = read_error
         self._connections = None if max_connections is None else asyncio.Semaphore(max_connections)
-        self._deadlines = None if timeout is None else Deadlines(timeout)
-        self._retry = retry
-        self._session = session
-        self._owns_session = session is None
+        self._deadlines = Deadlines(timeout)
+        self.retry = retry
+        self._callers_session = session
+        self._session: aiohttp.ClientSession | None = None
         self._entered = 0
-        self.gate = RateLimitGate()
+        self.gate = RateLimitGate(retry.max_rate_limit_wait)
         self.stats = TransportStats()
         self._waited_until = 0.0  # event-loop time up to which waiting is counted
 
     async def __aenter__(self) -> Self:
-        if self._entered == 0 and self._owns_session:
+        if self._entered == 0:
+            caller = self._callers_session
+            # A closed session is kept as it is: requests then fail as TransportErrors.
+            self._session = caller if caller is not None and caller.closed else self._open()
+        self._entered += 1
+        return self
+
+    def _open(self) -> aiohttp.ClientSession:
+        caller = self._callers_session
+        if caller is None:
             session = aiohttp.ClientSession(
                 # The caller's LinkStats(concurrency=...) bounds requests; a pool limit
                 # below it would quietly cap throughput.
                 connector=aiohttp.TCPConnector(limit=0),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
-            # aiohttp resends a GET once by itself when the connection drops; the retry
-            # policy owns retries, so that max_retries means what it says. (aiohttp's own
-            # test client turns this off the same way.)
-            session._retry_connection = False
-            self._session = session
-        self._entered += 1
-        return self
+        else:
+            session = aiohttp.ClientSession(
+                connector=caller.connector,
+                connector_owner=False,
+                headers=caller.headers,
+                skip_auto_headers=caller.skip_auto_headers,
+                cookie_jar=caller.cookie_jar,
+                auth=caller.auth,
+                trust_env=caller.trust_env,
+                trace_configs=caller.trace_configs,
+                auto_decompress=caller.auto_decompress,
+                requote_redirect_url=caller.requote_redirect_url,
+            )
+        # aiohttp resends a GET once by itself when a reused connection drops; the retry
+        # policy owns retries, so that max_retries means what it says. (aiohttp's own test
+        # client turns this off the same way.)
+        session._retry_connection = False
+        return session
 
     async def __aexit__(
         self,
@@ -253,82 +218,104 @@ class Transport:
         self._entered -= 1
         if self._entered:
             return
-        if self._deadlines is not None:
-            self._deadlines.close()
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
+        self._deadlines.close()
+        session, self._session = self._session, None
+        if session is not None and session is not self._callers_session:
             await session.close()
 
-    async def get(self, request: PageRequest) -> Response:
-        """Send ``request``, retrying what is retryable; raise a typed error for anything else."""
+    async def get(self, request: PageRequest, *, deadline: float | None = None) -> Response:
+        """Send ``request``, retrying what the policy retries; raise a typed error otherwise.
+
+        ``deadline`` (event-loop time) is when the target's time is up, if it has a limit.
+        """
         session = self._session
         if session is None or self._entered == 0:
             raise RuntimeError("use the source in 'async with' before fetching")
         url = request.url
         headers = {**self._headers, **request.headers} if request.headers else self._headers
-        retry = 0
+        loop = asyncio.get_running_loop()
+        retries = 0
         while True:
-            await self._wait_for_budget()
+            await self._wait_for_budget(url, deadline)
             self.stats.requests += 1
-            try:
-                raw, body = await self._attempt(session, url, headers)
-            except aiohttp.ClientSSLError as exc:
-                raise self._transport_error(url, exc) from exc
-            except _RETRYABLE_EXCEPTIONS as exc:
-                error: LinkStatsError = self._transport_error(url, exc)
-                delay = self._retry.backoff_delay(retry)
-            except aiohttp.ClientError as exc:
-                raise self._transport_error(url, exc) from exc
+            sent = time.time()
+            answer = await self._attempt(session, url, headers, deadline)
+            if isinstance(answer, _Failed):
+                outcome = Outcome(failure=answer.failure)
+                error: LinkStatsError = self._transport_error(url, answer)
             else:
+                raw, body = answer
+                wall, now = time.time(), loop.time()
                 response = Response(request, raw.status, raw.reason, raw.headers, body)
-                self.gate.observe(response.headers)
+                self.gate.observe(response.headers, now=now, sent=sent, wall=wall)
                 if 200 <= response.status < 300:
                     return response
-                requested = self._rate_limit_pause(response)
-                error = error_for_response(
-                    self._provider,
-                    status=response.status,
-                    reason=response.reason,
-                    headers=response.headers,
-                    url=url,
-                    details=self._redacted(self._read_error(response)),
-                    body_excerpt=excerpt(body, self._secrets),
-                    retry_after=requested,
-                )
-                if response.status not in RETRYABLE_STATUSES:
-                    raise error
-                # After a 429 the shared gate holds the retry back; otherwise back off.
-                delay = 0.0 if requested else self._retry.backoff_delay(retry)
-            if retry >= self._retry.max_retries:
+                asked = None
+                if response.status == 429:
+                    self.stats.rate_limited += 1
+                    asked = self.gate.requested_wait(response.headers, wall)
+                outcome = Outcome(status=response.status, rate_limit_wait=asked)
+                error = self._status_error(response, asked)
+            now = loop.time()
+            decision = self.retry.decide(
+                outcome,
+                retries=retries,
+                remaining=None if deadline is None else deadline - now,
+                jitter=random.random(),
+            )
+            if decision.action is Action.GIVE_UP:
                 raise error
-            retry += 1
+            retries += 1
             self.stats.retries += 1
+            if decision.action is Action.PAUSE:
+                # Every task of the source waits for the gate, this one included.
+                self.gate.pause(decision.delay, now)
+                delay = 0.0
+            else:
+                delay = decision.delay
             logger.info(
                 "%s: retry %d of %d for GET %s in %.2fs after: %s",
                 self._provider,
-                retry,
-                self._retry.max_retries,
+                retries,
+                self.retry.max_retries,
                 url,
-                max(delay, self.gate.remaining()),
+                max(delay, self.gate.remaining(now)),
                 error.summary,
             )
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]
-    ) -> tuple[aiohttp.ClientResponse, bytes]:
-        """One request, its body read whole, within the source's connection cap if it has one."""
-        if self._connections is None:
-            return await self._send(session, url, headers)
-        async with self._connections:
-            return await self._send(session, url, headers)
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        headers: Mapping[str, str],
+        deadline: float | None,
+    ) -> tuple[aiohttp.ClientResponse, bytes] | _Failed:
+        """One request, its body read whole, holding the source's connection cap (if it has
+        one) and then a LinkStats slot (if it runs in one) while it is in flight."""
+        if session.closed:
+            return _Failed(Failure.CLOSED, "the session given to the source is closed")
+        try:
+            if self._connections is None:
+                async with request_slot():
+                    return await self._send(session, url, headers, deadline)
+            async with self._connections, request_slot():
+                return await self._send(session, url, headers, deadline)
+        except TimeoutError:
+            return _Failed(Failure.TIMEOUT, "timed out")
+        except aiohttp.ClientError as exc:
+            return _Failed(_failure_of(exc), f"{type(exc).__name__}: {exc}")
 
     async def _send(
-        self, session: aiohttp.ClientSession, url: URL, headers: Mapping[str, str]
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        headers: Mapping[str, str],
+        deadline: float | None,
     ) -> tuple[aiohttp.ClientResponse, bytes]:
         """One request, its body read whole; TimeoutError once past the deadline."""
         deadlines = self._deadlines
-        task = None if deadlines is None else deadlines.start()
+        task = deadlines.start(deadline)
         try:
             async with session.get(
                 url,
@@ -340,21 +327,30 @@ class Transport:
                 return raw, await raw.read()
         except asyncio.CancelledError:
             # A timeout only if the deadline passed and nobody else asked to cancel the task.
-            if deadlines is None or task is None or not deadlines.finish(task):
+            if task is None or not deadlines.finish(task):
                 raise
             if task.uncancel():
                 raise
             raise TimeoutError from None
         finally:
-            if deadlines is not None and task is not None:
+            if task is not None:
                 deadlines.finish(task)
 
-    async def _wait_for_budget(self) -> None:
+    async def _wait_for_budget(self, url: URL, deadline: float | None) -> None:
         """Wait while the gate holds requests back, but never longer than the cap in all."""
+        loop = asyncio.get_running_loop()
         waited = 0.0
-        cap = self._retry.max_rate_limit_wait
-        while waited < cap and (wait := self.gate.take()) > 0:
+        cap = self.retry.max_rate_limit_wait
+        while waited < cap and (wait := self.gate.take(loop.time())) > 0:
             wait = min(wait, cap - waited)
+            if deadline is not None and loop.time() + wait >= deadline:
+                raise TransportError(
+                    f"gave up: the rate limit's wait would pass the target's deadline "
+                    f"of {self.retry.deadline} s",
+                    provider=self._provider,
+                    url=url,
+                    failure=Failure.TIMEOUT,
+                )
             self._count_wait(wait)
             await asyncio.sleep(wait)
             waited += wait
@@ -367,16 +363,17 @@ class Transport:
             self.stats.rate_limit_wait += until - start
             self._waited_until = until
 
-    def _rate_limit_pause(self, response: Response) -> float | None:
-        """For a 429, pause the whole source as long as asked (capped); return what was asked."""
-        if response.status != 429:
-            return None
-        self.stats.rate_limited += 1
-        requested = rate_limit_delay(response.headers, time.time())
-        if requested is None or requested <= 0:
-            return None
-        self.gate.pause(min(requested, self._retry.max_rate_limit_wait))
-        return requested
+    def _status_error(self, response: Response, asked: float | None) -> LinkStatsError:
+        return error_for_response(
+            self._provider,
+            status=response.status,
+            reason=response.reason,
+            headers=response.headers,
+            url=response.url,
+            details=self._redacted(self._read_error(response)),
+            body_excerpt=excerpt(response.body, self._secrets),
+            retry_after=asked,
+        )
 
     def redact(self, text: str) -> str:
         """``text`` with every secret cut out, should a server have echoed one into it."""
@@ -397,11 +394,35 @@ class Transport:
             None if details.code is None else self.redact(details.code),
         )
 
-    def _transport_error(self, url: URL, exc: BaseException) -> TransportError:
-        reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
-        error = TransportError(f"GET {url} failed: {reason}", provider=self._provider, url=url)
-        error.__cause__ = exc
-        return error
+    def _transport_error(self, url: URL, failed: _Failed) -> TransportError:
+        # The aiohttp exception itself is not kept: some hold the request, headers and key.
+        return TransportError(
+            f"GET {url} failed: {self.redact(failed.reason)}",
+            provider=self._provider,
+            url=url,
+            failure=failed.failure,
+        )
+
+
+@attrs.frozen
+class _Failed:
+    """An attempt that got no usable response: why, and aiohttp's words for it."""
+
+    failure: Failure
+    reason: str
+
+
+def _failure_of(exc: aiohttp.ClientError) -> Failure:
+    """What kind of failure an aiohttp exception is, for the retry policy."""
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return Failure.TLS
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return Failure.CONNECTION
+    # With redirects and raise_for_status off, a ClientResponseError is an answer that
+    # broke HTTP (its status line or headers); a ClientPayloadError, its body.
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return Failure.MALFORMED
+    return Failure.REQUEST
 
 
 def _holds(value: str, secrets: Collection[str]) -> bool:

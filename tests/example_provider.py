@@ -14,9 +14,8 @@ import base64
 import re
 from collections.abc import AsyncGenerator, Mapping
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
-import aiohttp
 import attrs
 import orjson
 from yarl import URL
@@ -32,6 +31,7 @@ from linkstats import (
     ProviderInfo,
     ProviderMessage,
     Response,
+    SourceOptions,
     TargetKind,
 )
 
@@ -94,11 +94,7 @@ class MailchimpSource(HTTPSource[MailchimpCampaign]):
         *,
         api_key: str,
         base_url: str | URL | None = None,
-        timeout: float | None = 30.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_rate_limit_wait: float = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[SourceOptions],
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -108,11 +104,7 @@ class MailchimpSource(HTTPSource[MailchimpCampaign]):
             base_url=base_url or f"https://{centre or 'us1'}.api.mailchimp.com/3.0",
             headers={"Authorization": f"Basic {_basic('linkstats', api_key)}"},
             secrets=(api_key,),
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_rate_limit_wait=max_rate_limit_wait,
-            session=session,
+            **options,
             max_connections=MAX_CONNECTIONS,
         )
 

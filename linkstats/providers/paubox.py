@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Unpack
 
-import aiohttp
 import attrs
 import orjson
 from yarl import URL
@@ -35,7 +34,7 @@ from .._parsing import (
     timestamp,
 )
 from .._registry import ProviderInfo, TargetKind, TargetOption
-from .._source import HTTPSource, Page
+from .._source import HTTPSource, Page, SourceOptions
 from .._validation import canonical_uuid, non_empty_string
 
 __all__ = [
@@ -264,11 +263,7 @@ class PauboxSource(HTTPSource[PauboxSend]):
         username: str | None,
         api_key: str,
         base_url: str | URL = DEFAULT_BASE_URL,
-        timeout: float | None = 30.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_rate_limit_wait: float = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[SourceOptions],
     ) -> None:
         if username is not None:
             non_empty_string("username", username)
@@ -279,11 +274,7 @@ class PauboxSource(HTTPSource[PauboxSend]):
             base_url=base_url,
             headers={"authorization": f"Token token={api_key}", "accept": "application/json"},
             secrets=(api_key,),
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_rate_limit_wait=max_rate_limit_wait,
-            session=session,
+            **options,
         )
         if username is None and username_required(self.base_url):
             raise ValueError(

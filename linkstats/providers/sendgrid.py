@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from operator import attrgetter
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Unpack
 
-import aiohttp
 import attrs
 import cattrs
 import orjson
@@ -39,7 +38,7 @@ from .._parsing import (
     structurer,
 )
 from .._registry import ProviderInfo, TargetKind
-from .._source import HTTPSource, Page
+from .._source import HTTPSource, Page, SourceOptions
 from .._validation import canonical_uuid, canonical_uuids, integer_in_range, non_empty_string
 
 __all__ = [
@@ -327,22 +326,14 @@ class SendGridSource(HTTPSource[SendGridTarget]):
         *,
         api_key: str,
         base_url: str | URL = DEFAULT_BASE_URL,
-        timeout: float | None = 30.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        max_rate_limit_wait: float = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        **options: Unpack[SourceOptions],
     ) -> None:
         non_empty_string("api_key", api_key)
         super().__init__(
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             secrets=(api_key,),
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_rate_limit_wait=max_rate_limit_wait,
-            session=session,
+            **options,
         )
         self._stats = self.base_url / "v3/marketing/stats"
 
