@@ -23,7 +23,7 @@ from ._errors import (
 from ._facade import CollectResult, LinkStats, TargetResult, Targets
 from ._http import PageRequest, Response
 from ._models import Campaign, LinkClick, Listing
-from ._policy import Failure, RetryPolicy
+from ._policy import Action, Decision, Failure, Outcome, RetryPolicy
 from ._registry import (
     ENTRY_POINT_GROUP,
     ProviderInfo,
@@ -46,9 +46,11 @@ from .providers.sendgrid import SendGridAutomation, SendGridSingleSend, SendGrid
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Action",
     "AuthenticationError",
     "Campaign",
     "CollectResult",
+    "Decision",
     "ErrorDetails",
     "Failure",
     "HTTPSource",
@@ -59,6 +61,7 @@ __all__ = [
     "LinkStatsSource",
     "Listing",
     "NotFoundError",
+    "Outcome",
     "Page",
     "PageRequest",
     "PaginationError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import attrs
 
 from ._http import RETRYABLE_STATUSES, rate_limit_delay, rate_limit_window
 
-__all__ = ["Decision", "Failure", "Outcome", "RateLimitGate", "RetryPolicy"]
+__all__ = ["Action", "Decision", "Failure", "Outcome", "RateLimitGate", "RetryPolicy"]
 
 
 class Failure(enum.StrEnum):
@@ -54,6 +54,8 @@ class Outcome:
 
 
 class Action(enum.Enum):
+    """What a retry decision says to do."""
+
     RETRY = "retry"
     """Back off for ``delay``, then send again."""
     PAUSE = "pause"
@@ -90,6 +92,17 @@ def _deadline(_: object, __: object, value: Any) -> None:
         raise ValueError(f"deadline must be a positive number of seconds or None, got {value!r}")
 
 
+def _statuses(values: Iterable[Any]) -> frozenset[int]:
+    statuses = frozenset(values)
+    if not all(type(status) is int and 100 <= status <= 599 for status in statuses):
+        raise ValueError(f"retry_statuses must be HTTP statuses, got {sorted(statuses)!r}")
+    return statuses
+
+
+def _failures(values: Iterable[Failure | str]) -> frozenset[Failure]:
+    return frozenset(Failure(value) for value in values)
+
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """Which failures are retried, how often, and how long to wait in between.
@@ -107,9 +120,9 @@ class RetryPolicy:
     max_backoff: float = attrs.field(default=30.0, validator=_non_negative)
     max_rate_limit_wait: float = attrs.field(default=60.0, validator=_non_negative)
     deadline: float | None = attrs.field(default=None, validator=_deadline)
-    retry_statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=frozenset)
+    retry_statuses: frozenset[int] = attrs.field(default=RETRYABLE_STATUSES, converter=_statuses)
     retry_failures: frozenset[Failure] = attrs.field(
-        default=_RETRYABLE_FAILURES, converter=frozenset
+        default=_RETRYABLE_FAILURES, converter=_failures
     )
 
     def decide(

@@ -20,7 +20,14 @@ be grouped by step_id", so ungrouped rows carry no `step_id`.
 """
 
 from ._app import SIMULATOR_STATE, SimulatorState, make_app
-from ._config import Behavior, Faults, PauboxErrorShape, RateLimit, SimulatorConfig
+from ._config import (
+    Behavior,
+    BrokenResponse,
+    Faults,
+    PauboxErrorShape,
+    RateLimit,
+    SimulatorConfig,
+)
 from ._data import (
     SUBSCRIPTION_LIST_NAMES,
     URL_POOL,
@@ -45,6 +52,7 @@ __all__ = [
     "SUBSCRIPTION_LIST_NAMES",
     "URL_POOL",
     "Behavior",
+    "BrokenResponse",
     "Faults",
     "PauboxErrorShape",
     "Provider",

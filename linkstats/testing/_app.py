@@ -39,6 +39,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
@@ -134,6 +135,10 @@ class SimulatorState:
         self._requests_per_subject: Counter[_Subject] = Counter()
         self._windows: dict[tuple[Provider, str], tuple[int, int]] = {}
 
+    def now(self) -> float:
+        """The provider's Unix time: ours, offset by `SimulatorConfig.clock_offset`."""
+        return time.time() + self.config.clock_offset
+
     def _next_attempt(self, raw_path: str) -> int:
         """How many times this exact path and query arrived before."""
         attempt = self._attempts[raw_path]
@@ -157,7 +162,7 @@ class SimulatorState:
         limit = self._rate_limit(provider)
         if limit is None:
             return None
-        now = time.time()
+        now = self.now()
         window = math.floor(now / limit.window)
         bucket = (provider, credentials)
         counted_window, used = self._windows.get(bucket, (window, 0))
@@ -324,6 +329,23 @@ class _ListingQuery:
 class _HangUp(Exception):  # noqa: N818 - a signal to close the connection, not an error
     """Raised inside a handler to close the connection without answering."""
 
+    def __init__(self, raw: bytes = b"") -> None:
+        super().__init__()
+        self.raw = raw
+
+
+# What a broken server writes instead of a response, by `SimulatorConfig.broken_response`.
+_BROKEN_RESPONSES: dict[str, bytes] = {
+    "status_line": b"HTTP/1.1 two hundred OK\r\nContent-Length: 2\r\n\r\n{}",
+    "content_length": b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n{}",
+    "duplicate_content_length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+    ),
+    "oversized_header": b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 65536 + b"\r\n\r\n{}",
+    "chunk_size": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
+    "short_body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}",
+}
+
 
 def make_app(config: SimulatorConfig | None = None) -> web.Application:
     """Build the simulator application; its state is at `app[SIMULATOR_STATE]`."""
@@ -378,13 +400,15 @@ async def _simulate(
     """Log each request from arrival to answer around everything else the simulator does."""
     state = request.app[SIMULATOR_STATE]
     provider = _provider_of(request.path)
-    record = state.log.arrived(request, provider)
+    record = state.log.arrived(request, provider, state.now())
     status = None
     try:
         response = await _answer(state, request, handler, provider)
         status = response.status
-    except _HangUp:
+    except _HangUp as hang_up:
         if request.transport is not None:
+            if hang_up.raw:
+                request.transport.write(hang_up.raw)
             request.transport.close()
         # Never written: aiohttp finds the transport closing and drops the response.
         return web.Response()
@@ -441,6 +465,8 @@ async def _answer(
         # A scripted 429 brings its own rate-limit headers; keep them.
         for name, value in quota.headers.items():
             response.headers.setdefault(name, value)
+    # The answer is stamped by the provider's clock, which may differ from the client's.
+    response.headers["Date"] = formatdate(state.now(), usegmt=True)
     return response
 
 
@@ -569,10 +595,18 @@ async def _scripted(
         raise _HangUp
     if behavior is Behavior.RATE_LIMITED_FIRST and not earlier:
         limit = state._rate_limit(provider) or _GENEROUS_LIMIT
-        now = time.time()
+        now = state.now()
         response = _too_many_requests(state, provider)
         response.headers.update(_rate_limit_headers(limit, 0, now + 1, now, refused=True))
         return response
+    if behavior is Behavior.FAR_RESET_FIRST and not earlier:
+        limit = state._rate_limit(provider) or _GENEROUS_LIMIT
+        now = state.now()
+        response = _too_many_requests(state, provider)
+        response.headers.update(_rate_limit_headers(limit, 0, now + 3600, now, refused=True))
+        return response
+    if behavior is Behavior.BROKEN_FIRST and earlier < config.flaky_failures:
+        raise _HangUp(_BROKEN_RESPONSES[config.broken_response])
     if behavior is Behavior.REDIRECT:
         location = state._foreign_origin.join(request.rel_url)
         return web.Response(status=302, headers={"Location": str(location)})

@@ -17,7 +17,26 @@ from yarl import URL
 
 from ._data import is_uuid
 
-__all__ = ["Behavior", "Faults", "PauboxErrorShape", "RateLimit", "SimulatorConfig"]
+__all__ = [
+    "Behavior",
+    "BrokenResponse",
+    "Faults",
+    "PauboxErrorShape",
+    "RateLimit",
+    "SimulatorConfig",
+]
+
+BrokenResponse = Literal[
+    "status_line",
+    "content_length",
+    "duplicate_content_length",
+    "oversized_header",
+    "chunk_size",
+    "short_body",
+]
+"""How `Behavior.BROKEN_FIRST` breaks HTTP: a bad status line, a Content-Length that is no
+number, two Content-Lengths, a 64 KiB header, a chunk size that is no number, or a body cut
+short of its Content-Length."""
 
 PauboxErrorShape = Literal["error", "errors_list", "errors_string"]
 """`{"error","code","details"}`, `{"errors":[{"message"}]}` or `{"errors":"..."}`."""
@@ -119,6 +138,11 @@ class Behavior(enum.Enum):
     """302 to the same path and query on `foreign_url`'s origin."""
     HANG = "hang"
     """Never answers; the handler ends when the client goes away or the server shuts down."""
+    FAR_RESET_FIRST = "far_reset_first"
+    """429 with X-RateLimit-Remaining 0 and a reset an hour ahead, once, then normal."""
+    BROKEN_FIRST = "broken_first"
+    """A response that breaks HTTP (`broken_response`) for the first `flaky_failures`
+    requests, then normal."""
 
 
 def _frozen_behaviors(behaviors: Mapping[str, Behavior]) -> Mapping[str, Behavior]:
@@ -184,3 +208,9 @@ class SimulatorConfig:
     foreign_url: str = attrs.field(
         default="http://127.0.0.2:9", validator=[v.instance_of(str), _http_origin]
     )
+    broken_response: BrokenResponse = attrs.field(
+        default="status_line", validator=v.in_(get_args(BrokenResponse))
+    )
+    # Seconds the provider's clock is ahead of the client's (negative: behind). Its Date
+    # headers and rate-limit windows and resets all run on that clock.
+    clock_offset: float = attrs.field(default=0.0, validator=v.instance_of((int, float)))

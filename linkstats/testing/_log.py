@@ -28,6 +28,8 @@ class RequestRecord:
     headers: CIMultiDictProxy[str]
     provider: Provider | None
     received_at: float
+    #: The provider's Unix time on arrival, by the simulator's (possibly offset) clock.
+    provider_time: float = 0.0
     status: int | None = None
 
 
@@ -60,7 +62,9 @@ class SimulatorLog:
                 self._change = asyncio.Event()
             await self._change.wait()
 
-    def arrived(self, request: web.BaseRequest, provider: Provider | None) -> RequestRecord:
+    def arrived(
+        self, request: web.BaseRequest, provider: Provider | None, provider_time: float
+    ) -> RequestRecord:
         """Record a request as it arrives and count it in flight."""
         record = RequestRecord(
             method=request.method,
@@ -70,6 +74,7 @@ class SimulatorLog:
             headers=request.headers,
             provider=provider,
             received_at=time.monotonic(),
+            provider_time=provider_time,
         )
         self.requests.append(record)
         self.in_flight += 1
