@@ -214,11 +214,24 @@ class LinkStats:
         One failing target never costs another its records; only a fault that is not a
         ``LinkStatsError`` (a bug in a source, say) stops the rest, and is raised.
         """
-        outcomes = self._fan_out(_Feed(self._route, targets), _numbered_result)
+        feed = _Feed(self._route, targets)
+        self._require_open()
+        done: list[tuple[int, TargetResult[TargetT]]] = []
+
+        # Nothing here needs to arrive early: workers keep what they fetch, with no queue
+        # between them and the caller.
+        async def keep(job: _Job) -> None:
+            done.append((job.index, await _outcome(job)))
+
+        workers = self._start(feed, keep)
         try:
-            done: list[tuple[int, TargetResult[TargetT]]] = [item async for item in outcomes]
+            if workers:
+                finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+                for worker in finished:
+                    if (error := worker.exception()) is not None:
+                        raise error
         finally:
-            await outcomes.aclose()
+            await self._stop(workers, feed)
         done.sort(key=itemgetter(0))
         ordered = [result for _, result in done]
         clicks = list(chain.from_iterable(result.clicks for result in ordered if result.ok))
@@ -262,26 +275,18 @@ class LinkStats:
     ) -> AsyncGenerator[Any, None]:
         """What ``deliver`` hands over for each job, as it arrives, from the workers.
 
-        The one worker pool behind ``clicks``, ``results`` and ``collect``. Workers hold no
-        slot of their own: each request takes one while it is in flight, so a worker waiting
-        on a full queue, a backoff or a rate limit holds nothing another fetch could need.
         An exception out of ``deliver`` stops every worker and is raised here.
         """
         self._require_open()
         queue: asyncio.Queue[Any] = asyncio.Queue(self._concurrency)
 
-        async def work() -> None:
-            try:
-                with sharing_slots(self._slots):
-                    while (job := await feed.next()) is not None:
-                        await deliver(job, queue.put)
-            except Exception as error:
-                await queue.put(_Failure(error))
-                return
-            await queue.put(_DONE)
+        async def hand_over(job: _Job) -> None:
+            await deliver(job, queue.put)
 
-        workers = {asyncio.create_task(work()) for _ in range(self._workers_for(feed))}
-        self._workers |= workers
+        async def finish(error: Exception | None) -> None:
+            await queue.put(_DONE if error is None else _Failure(error))
+
+        workers = self._start(feed, hand_over, finish)
         try:
             running = len(workers)
             while running:
@@ -293,9 +298,42 @@ class LinkStats:
                 else:
                     yield item
         finally:
-            await _stop(workers)
-            self._workers -= workers
-            await feed.aclose()
+            await self._stop(workers, feed)
+
+    def _start(
+        self,
+        feed: _Feed,
+        deliver: Callable[[_Job], Awaitable[None]],
+        finish: Callable[[Exception | None], Awaitable[None]] | None = None,
+    ) -> set[asyncio.Task[None]]:
+        """The one worker pool behind ``clicks``, ``results`` and ``collect``.
+
+        Workers hold no slot of their own: each request takes one while it is in flight, so
+        a worker waiting on a full queue, a backoff or a rate limit holds nothing another
+        fetch could need. A worker's failure is handed to ``finish`` if given, else raised.
+        """
+
+        async def work() -> None:
+            try:
+                with sharing_slots(self._slots):
+                    while (job := await feed.next()) is not None:
+                        await deliver(job)
+            except Exception as error:
+                if finish is None:
+                    raise
+                await finish(error)
+                return
+            if finish is not None:
+                await finish(None)
+
+        workers = {asyncio.create_task(work()) for _ in range(self._workers_for(feed))}
+        self._workers |= workers
+        return workers
+
+    async def _stop(self, workers: set[asyncio.Task[None]], feed: _Feed) -> None:
+        await _stop(workers)
+        self._workers -= workers
+        await feed.aclose()
 
     def _workers_for(self, feed: _Feed) -> int:
         return self._concurrency if feed.size is None else min(self._concurrency, feed.size)
@@ -352,10 +390,6 @@ async def _pages(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
 
 async def _result(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
     await put(await _outcome(job))
-
-
-async def _numbered_result(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
-    await put((job.index, await _outcome(job)))
 
 
 async def _outcome(job: _Job) -> TargetResult[Any]:

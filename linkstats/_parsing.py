@@ -83,13 +83,6 @@ def _optional_factory(converter: cattrs.Converter) -> Callable[[Any], Callable[[
     return factory
 
 
-def obj(value: Any) -> dict[str, Any]:
-    """A JSON object, before a hand-written hook reads its fields."""
-    if type(value) is not dict:
-        raise TypeError(f"expected a JSON object, got {_brief(value)}")
-    return value
-
-
 def string(value: Any, _: Any = None) -> str:
     """A string, never coerced from anything else."""
     if type(value) is not str:

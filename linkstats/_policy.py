@@ -175,6 +175,8 @@ class RateLimitGate:
         # The provider's clock minus ours lies in [low, high].
         self._offset_low = -math.inf
         self._offset_high = math.inf
+        self._date: str | None = None
+        self._date_time = 0.0
 
     @property
     def clock_offset(self) -> float:
@@ -249,10 +251,14 @@ class RateLimitGate:
     def _observe_date(self, date: str | None, sent: float, wall: float) -> None:
         if date is None:
             return
-        try:
-            provider = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
-            return
+        # Answers within one second share their Date: it is read once.
+        if date != self._date:
+            try:
+                self._date_time = parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                return
+            self._date = date
+        provider = self._date_time
         # The provider stamped the answer between our sending and receiving it, to the second.
         low, high = provider - wall, provider + 1 - sent
         if low > self._offset_high or high < self._offset_low:

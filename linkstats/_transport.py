@@ -295,12 +295,22 @@ class Transport:
         one) and then a LinkStats slot (if it runs in one) while it is in flight."""
         if session.closed:
             return _Failed(Failure.CLOSED, "the session given to the source is closed")
+        # The connection cap first: a LinkStats slot is not held while the provider's is awaited.
+        connections, slots = self._connections, _request_slots.get()
         try:
-            if self._connections is None:
-                async with request_slot():
+            if connections is not None:
+                await connections.acquire()
+            try:
+                if slots is None:
                     return await self._send(session, url, headers, deadline)
-            async with self._connections, request_slot():
-                return await self._send(session, url, headers, deadline)
+                await slots.acquire()
+                try:
+                    return await self._send(session, url, headers, deadline)
+                finally:
+                    slots.release()
+            finally:
+                if connections is not None:
+                    connections.release()
         except TimeoutError:
             return _Failed(Failure.TIMEOUT, "timed out")
         except aiohttp.ClientError as exc:

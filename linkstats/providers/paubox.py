@@ -26,7 +26,6 @@ from .._http import PageRequest, Response, collect_messages, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     make_converter,
-    obj,
     optional_integer,
     optional_string,
     read_url,
@@ -142,7 +141,9 @@ class CampaignMailingSendsTable:
 
 
 def _structure_attributes(value: Any, _: object) -> TrackingLinkAttributes:
-    get = obj(value).get
+    if type(value) is not dict:
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    get = value.get
     return TrackingLinkAttributes(
         optional_string(get("target_url")),
         timestamp(get("opened_at")),
@@ -152,7 +153,9 @@ def _structure_attributes(value: Any, _: object) -> TrackingLinkAttributes:
 
 
 def _structure_link(value: Any, _: object) -> TrackingLink:
-    get = obj(value).get
+    if type(value) is not dict:
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    get = value.get
     attributes = get("attributes")
     return TrackingLink(
         optional_string(get("id")),

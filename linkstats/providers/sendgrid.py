@@ -30,7 +30,6 @@ from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     integer,
     make_converter,
-    obj,
     optional_integer,
     optional_string,
     read_url,
@@ -186,7 +185,9 @@ class SingleSendsResponse:
 
 
 def _structure_automation_link(value: Any, _: object) -> AutomationLink:
-    get = obj(value).get
+    if type(value) is not dict:
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    get = value.get
     return AutomationLink(
         string(value["url"]),
         integer(value["clicks"]),
@@ -196,7 +197,9 @@ def _structure_automation_link(value: Any, _: object) -> AutomationLink:
 
 
 def _structure_single_send_link(value: Any, _: object) -> SingleSendLink:
-    get = obj(value).get
+    if type(value) is not dict:
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    get = value.get
     return SingleSendLink(
         string(value["url"]),
         integer(value["clicks"]),
