@@ -7,6 +7,7 @@ folder (`paubox-tracking-links.md`, SendGrid's `tsg_mc_stats_v3.json`); the quot
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import itertools
 import json
 import math
@@ -31,6 +32,7 @@ from linkstats.testing import (
     SUBSCRIPTION_LIST_NAMES,
     URL_POOL,
     Behavior,
+    BrokenResponse,
     Faults,
     PauboxErrorShape,
     RateLimit,
@@ -2254,3 +2256,57 @@ async def test_simulator_urls_point_at_the_loopback_port() -> None:
         assert sim.paubox_base_url == sim.url / "v1/orca"
         assert sim.paubox_marketing_base_url == sim.url / "v1/marketing"
         assert sim.sendgrid_base_url == sim.url
+
+
+@pytest.mark.parametrize("offset", [30.0, -30.0])
+async def test_a_clock_offset_moves_date_and_rate_limit_resets_together(offset: float) -> None:
+    """Date and X-RateLimit-Reset both run on the provider's clock, `offset` from ours."""
+    config = SimulatorConfig(clock_offset=offset, rate_limit=RateLimit(limit=5, window=1.0))
+    async with Simulator(config) as sim, aiohttp.ClientSession() as session:
+        before = time.time()
+        async with session.get(
+            automation_links_url(sim),
+            headers={"Authorization": f"Bearer {config.sendgrid_api_key}"},
+        ) as response:
+            after = time.time()
+            stamped = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+            reset = int(response.headers["X-RateLimit-Reset"])
+
+    assert math.floor(before + offset) <= stamped <= after + offset
+    assert before + offset < reset <= after + offset + 1
+
+
+async def test_a_far_reset_is_an_hour_ahead_once() -> None:
+    """FAR_RESET_FIRST: one 429 whose reset lies an hour away, then the data."""
+    config = SimulatorConfig(behaviors={AUTOMATION_ID: Behavior.FAR_RESET_FIRST})
+    headers = {"Authorization": f"Bearer {config.sendgrid_api_key}"}
+    async with Simulator(config) as sim, aiohttp.ClientSession() as session:
+        started = time.time()
+        async with session.get(automation_links_url(sim), headers=headers) as first:
+            refused = first.status, int(first.headers["X-RateLimit-Reset"])
+        async with session.get(automation_links_url(sim), headers=headers) as second:
+            status = second.status
+
+    assert refused[0] == 429
+    assert started + 3599 <= refused[1] <= time.time() + 3601
+    assert status == 200
+
+
+@pytest.mark.parametrize("broken", ["status_line", "duplicate_content_length", "short_body"])
+async def test_a_broken_answer_breaks_http_then_heals(broken: BrokenResponse) -> None:
+    """BROKEN_FIRST: aiohttp cannot read the first answer; the second is the data."""
+    config = SimulatorConfig(
+        behaviors={AUTOMATION_ID: Behavior.BROKEN_FIRST}, broken_response=broken, flaky_failures=1
+    )
+    headers = {"Authorization": f"Bearer {config.sendgrid_api_key}"}
+    async with Simulator(config) as sim:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises((aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
+                async with session.get(automation_links_url(sim), headers=headers) as first:
+                    await first.read()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(automation_links_url(sim), headers=headers) as second:
+                status = second.status
+
+    assert status == 200
+    assert [record.status for record in sim.log.requests] == [None, 200]

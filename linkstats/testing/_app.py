@@ -334,6 +334,9 @@ class _HangUp(Exception):  # noqa: N818 - a signal to close the connection, not 
         self.raw = raw
 
 
+# Seconds to the reset of the scripted 429s.
+_SCRIPTED_RESETS = {Behavior.RATE_LIMITED_FIRST: 1, Behavior.FAR_RESET_FIRST: 3600}
+
 # What a broken server writes instead of a response, by `SimulatorConfig.broken_response`.
 _BROKEN_RESPONSES: dict[str, bytes] = {
     "status_line": b"HTTP/1.1 two hundred OK\r\nContent-Length: 2\r\n\r\n{}",
@@ -593,17 +596,12 @@ async def _scripted(
         return _error(state, request, provider, 503)
     if behavior is Behavior.DROP_FIRST and earlier < config.flaky_failures:
         raise _HangUp
-    if behavior is Behavior.RATE_LIMITED_FIRST and not earlier:
+    reset_in = _SCRIPTED_RESETS.get(behavior)
+    if reset_in is not None and not earlier:
         limit = state._rate_limit(provider) or _GENEROUS_LIMIT
         now = state.now()
         response = _too_many_requests(state, provider)
-        response.headers.update(_rate_limit_headers(limit, 0, now + 1, now, refused=True))
-        return response
-    if behavior is Behavior.FAR_RESET_FIRST and not earlier:
-        limit = state._rate_limit(provider) or _GENEROUS_LIMIT
-        now = state.now()
-        response = _too_many_requests(state, provider)
-        response.headers.update(_rate_limit_headers(limit, 0, now + 3600, now, refused=True))
+        response.headers.update(_rate_limit_headers(limit, 0, now + reset_in, now, refused=True))
         return response
     if behavior is Behavior.BROKEN_FIRST and earlier < config.flaky_failures:
         raise _HangUp(_BROKEN_RESPONSES[config.broken_response])
