@@ -146,8 +146,8 @@ class LinkStats:
     """Fetch link clicks for many targets across several sources at once.
 
     Each target goes to the source whose ``target_types`` include its type. At most
-    ``concurrency`` targets are fetched at any moment, across all sources (and across
-    concurrent calls on this object), and listings count against the same limit.
+    ``concurrency`` requests are in flight at any moment, across all sources, listings and
+    concurrent calls on this object; each holds its slot only while it is in flight.
     """
 
     def __init__(self, *sources: LinkStatsSource[Any], concurrency: int = 16) -> None:

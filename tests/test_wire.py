@@ -220,6 +220,7 @@ def test_paubox_body_without_rows_is_empty(paubox: PauboxSource, body: bytes) ->
         b'{"data": ["x"]}',
         b'{"data": [{"attributes": []}]}',
         b'{"data": [{"attributes": {"clicked": "three"}}]}',
+        b'{"data": [{"attributes": {"clicked": -1}}]}',
         b'{"data": [{"attributes": {"opened_at": "yesterday"}}]}',
         b'{"data": [{"attributes": {"target_url": 42}}]}',
         b'{"data": [{"attributes": {"target_url": "http://[::1"}}]}',
@@ -310,6 +311,9 @@ def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) ->
         b'{"results": [{"url": "https://example.com/", "clicks": "1"}]}',
         b'{"results": [], "_metadata": {"next": 5}}',
         b'{"results": ["https://example.com/"]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": 0}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": -3}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": 1.5}]}',
     ],
 )
 async def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
@@ -415,3 +419,16 @@ async def test_a_next_link_that_is_no_usable_url_fails_its_target(
     assert type(error) is PaginationError
     assert error.target == target
     assert len(body_server.requested) == 1
+
+
+async def test_a_negative_per_link_total_is_a_format_error(body_server: BodyServer) -> None:
+    """No link has fewer than no clicks: Paubox's per-link totals are checked too."""
+    body_server.body = (
+        b'{"data": [{"html_id": "a", "target_url": "https://e.com/", "clicked": -2}]}'
+    )
+    source = PauboxSource(username="demo", api_key="k", base_url=body_server.url + "/v1/orca")
+
+    error = await fetch_error(source, PauboxSend(SEND_ID, per_link_totals=True))
+
+    assert type(error) is ResponseFormatError
+    assert "at least 0" in str(error)

@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, Unpack
 
 import attrs
 import orjson
+from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
 from .._errors import ErrorDetails, ProviderMessage
@@ -26,7 +27,7 @@ from .._http import PageRequest, Response, collect_messages, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     make_converter,
-    optional_integer,
+    optional_count,
     optional_string,
     read_url,
     structurer,
@@ -147,7 +148,7 @@ def _structure_attributes(value: Any, _: object) -> TrackingLinkAttributes:
     return TrackingLinkAttributes(
         optional_string(get("target_url")),
         timestamp(get("opened_at")),
-        optional_integer(get("clicked")),
+        optional_count(get("clicked")),
         optional_string(get("campaign_mailing_delivery_id")),
     )
 
@@ -175,7 +176,18 @@ def _make_structurer() -> Callable[[bytes], TrackingLinksResponse]:
 
 
 _structure_response = _make_structurer()
-_structure_unique_links = structurer(make_converter(), UniqueLinksResponse)
+
+
+def _unique_links_structurer() -> Callable[[bytes], UniqueLinksResponse]:
+    converter = make_converter()
+    converter.register_structure_hook(
+        UniqueLink,
+        make_dict_structure_fn(UniqueLink, converter, clicked=override(struct_hook=optional_count)),
+    )
+    return structurer(converter, UniqueLinksResponse)
+
+
+_structure_unique_links = _unique_links_structurer()
 _structure_sends_table = structurer(make_converter(), CampaignMailingSendsTable)
 _NO_ATTRIBUTES = TrackingLinkAttributes()
 

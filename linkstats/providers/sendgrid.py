@@ -28,10 +28,10 @@ from .._errors import ErrorDetails, ProviderMessage
 from .._http import PageRequest, Response, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
-    integer,
     make_converter,
     optional_integer,
     optional_string,
+    positive_count,
     read_url,
     string,
     structurer,
@@ -190,7 +190,7 @@ def _structure_automation_link(value: Any, _: object) -> AutomationLink:
     get = value.get
     return AutomationLink(
         string(value["url"]),
-        integer(value["clicks"]),
+        positive_count(value["clicks"]),
         optional_string(get("step_id")),
         optional_integer(get("url_location")),
     )
@@ -202,7 +202,7 @@ def _structure_single_send_link(value: Any, _: object) -> SingleSendLink:
     get = value.get
     return SingleSendLink(
         string(value["url"]),
-        integer(value["clicks"]),
+        positive_count(value["clicks"]),
         optional_string(get("ab_variation")),
         optional_string(get("ab_phase")),
         optional_integer(get("url_location")),
