@@ -483,3 +483,36 @@ async def test_a_failing_listing_exits_1_with_the_providers_words() -> None:
     assert finished.stderr.startswith("linkstats: error: ")
     assert "HTTP 404" in finished.stderr
     assert finished.stdout == ""
+
+
+async def test_the_simulator_command_scripts_behaviours_from_the_command_line() -> None:
+    """``--behavior ID=not_found`` makes that campaign answer 404, seen without Python."""
+    process = await start("simulator", "--port=0", f"--behavior={SENDS[0]}=not_found")
+    async with asyncio.timeout(30):
+        await process.stdout.readline()
+        exports = (await process.stdout.readline()).decode().split()
+        environment = dict(export.split("=", 1) for export in exports[1:])
+        fetched = await run("fetch", f"--paubox-send={SENDS[0]}", environment=environment)
+        process.send_signal(signal.SIGINT)
+        await process.communicate()
+
+    assert fetched.code == 1
+    assert fetched.stderr.startswith(f"failed: paubox send {SENDS[0]}: paubox: HTTP 404")
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--port=99999", "argument --port: '99999' is not a port (0 to 65535)"),
+        ("--behavior=abc", "argument --behavior: 'abc': use ID=BEHAVIOR"),
+        ("--error-rate=2", "server_error_rate must be a number from 0 to 1"),
+    ],
+)
+async def test_a_bad_simulator_option_is_one_line_without_a_traceback(
+    option: str, message: str
+) -> None:
+    """Usage errors exit 2 and say what is wrong."""
+    finished = await run("simulator", option)
+
+    assert finished.code == 2
+    assert message in finished.stderr.splitlines()[-1]

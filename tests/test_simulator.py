@@ -7,6 +7,7 @@ folder (`paubox-tracking-links.md`, SendGrid's `tsg_mc_stats_v3.json`); the quot
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import itertools
 import json
@@ -2310,3 +2311,60 @@ async def test_a_broken_answer_breaks_http_then_heals(broken: BrokenResponse) ->
 
     assert status == 200
     assert [record.status for record in sim.log.requests] == [None, 200]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"page_size": "9" * 4301}, "page_size"),
+        (
+            {"page_token": base64.urlsafe_b64encode(b"offset:" + b"7" * 4300).decode().rstrip("=")},
+            "page_token",
+        ),
+    ],
+)
+async def test_huge_numbers_in_the_query_get_the_documented_400(
+    query: dict[str, str], field: str
+) -> None:
+    """Thousands of digits are refused in SendGrid's error shape, not with a 500."""
+    config = SimulatorConfig()
+    headers = {"Authorization": f"Bearer {config.sendgrid_api_key}"}
+    async with Simulator(config) as sim, aiohttp.ClientSession() as session:
+        url = automation_links_url(sim).with_query(query)
+        async with session.get(url, headers=headers) as response:
+            status, body = response.status, await response.json()
+
+    assert status == 400
+    assert body["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1:99999", "[::1"])
+async def test_next_links_name_the_simulators_own_origin_whatever_the_host_header(
+    host: str,
+) -> None:
+    """A client's Host header neither breaks the answer nor moves its `_metadata` links."""
+    config = SimulatorConfig()
+    headers = {"Authorization": f"Bearer {config.sendgrid_api_key}", "Host": host}
+    async with Simulator(config) as sim, aiohttp.ClientSession() as session:
+        origin = sim.url
+        url = automation_links_url(sim).with_query(page_size="1")
+        async with session.get(url, headers=headers) as response:
+            status, body = response.status, await response.json()
+
+    assert status == 200
+    assert URL(body["_metadata"]["self"]).origin() == origin
+    assert URL(body["_metadata"]["next"]).origin() == origin
+
+
+async def test_the_request_log_keeps_only_the_latest_requests() -> None:
+    """With `log_limit`, a long run's log stays that size; the newest are kept."""
+    config = SimulatorConfig(log_limit=3)
+    headers = {"Authorization": f"Bearer {config.sendgrid_api_key}"}
+    async with Simulator(config) as sim, aiohttp.ClientSession() as session:
+        for size in range(1, 6):
+            url = automation_links_url(sim).with_query(page_size=str(size))
+            async with session.get(url, headers=headers) as response:
+                await response.read()
+
+    assert sim.log.count() == 3
+    assert [dict(record.query)["page_size"] for record in sim.log.requests] == ["3", "4", "5"]

@@ -82,6 +82,32 @@ def _positive(text: str) -> int:
     return number
 
 
+def _port(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return number
+
+
+def _behaviors() -> list[Any]:
+    from ..testing import Behavior
+
+    return list(Behavior)
+
+
+def _behavior(text: str) -> tuple[str, Any]:
+    target_id, equals, name = text.partition("=")
+    known = {behavior.value: behavior for behavior in _behaviors()}
+    if not equals or not target_id or name not in known:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use ID=BEHAVIOR, with BEHAVIOR one of {', '.join(known)}"
+        )
+    return target_id, known[name]
+
+
 def _connection_options(
     parser: argparse.ArgumentParser, providers: Mapping[str, ProviderInfo]
 ) -> None:
@@ -187,18 +213,43 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     demo_parser.set_defaults(command=demo)
 
     simulator_parser = commands.add_parser(
-        "simulator", help="serve the built-in providers' simulator until interrupted"
+        "simulator",
+        help="serve the built-in providers' simulator until interrupted",
+        description="Serve the simulator of the built-in providers on loopback, printing the "
+        "environment variables that point linkstats at it.",
+        epilog="example: linkstats simulator --port 8080 --rate-limit 50 "
+        "--behavior f15982c1-a82c-4e87-a6b2-a4a63b4b7644=not_found",
     )
     simulator_parser.set_defaults(command=simulator)
-    simulator_parser.add_argument("--host", default="127.0.0.1")
-    simulator_parser.add_argument("--port", type=int, default=8080)
-    simulator_parser.add_argument("--seed", type=int, default=0)
-    simulator_parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
-    simulator_parser.add_argument("--error-rate", type=float, default=0.0, metavar="SHARE")
-    simulator_parser.add_argument("--drop-rate", type=float, default=0.0, metavar="SHARE")
-    simulator_parser.add_argument("--malformed-rate", type=float, default=0.0, metavar="SHARE")
+    simulator_parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulator_parser.add_argument(
+        "--port", type=_port, default=8080, help="port to listen on, 0 for any free one (8080)"
+    )
+    simulator_parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the deterministic data (0)"
+    )
+    simulator_parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="SECONDS", help="delay before each answer"
+    )
+    for name, what in (
+        ("--error-rate", "answered with a 5xx"),
+        ("--drop-rate", "whose connection is dropped unanswered"),
+        ("--malformed-rate", "answered 200 with a body that is not the documented shape"),
+    ):
+        simulator_parser.add_argument(
+            name, type=float, default=0.0, metavar="SHARE", help=f"share of requests {what}"
+        )
     simulator_parser.add_argument(
         "--rate-limit", type=_positive, metavar="N", help="requests allowed per second"
+    )
+    simulator_parser.add_argument(
+        "--behavior",
+        action="append",
+        default=[],
+        type=_behavior,
+        metavar="ID=BEHAVIOR",
+        help="script one campaign id, repeatable; BEHAVIOR is one of "
+        + ", ".join(behavior.value for behavior in _behaviors()),
     )
     return parser
 

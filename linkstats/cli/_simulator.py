@@ -24,6 +24,7 @@ async def simulator(arguments: argparse.Namespace) -> int:
             rate_limit=None
             if arguments.rate_limit is None
             else RateLimit(limit=arguments.rate_limit),
+            behaviors=dict(arguments.behavior),
         )
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None

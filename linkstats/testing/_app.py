@@ -126,7 +126,7 @@ class SimulatorState:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.log = SimulatorLog()
+        self.log = SimulatorLog(config.log_limit)
         self._shape = DataShape.of(config)
         self._foreign_origin = URL(config.foreign_url).origin()
         # Set at shutdown, so hanging requests end instead of holding the server open.
@@ -757,7 +757,13 @@ def _repeated_key(query: MultiMapping[str], names: Collection[str]) -> _Invalid 
 def _page_size(query: MultiMapping[str]) -> int | _Invalid:
     """The `page_size` of a query, 25 if absent, or what is wrong with it."""
     page_size = query.get("page_size", str(_DEFAULT_PAGE_SIZE))
-    if not (page_size.isascii() and page_size.isdigit() and 1 <= int(page_size) <= _MAX_PAGE_SIZE):
+    # A few digits at most: int() refuses thousands of them, and none would be in range.
+    if not (
+        page_size.isascii()
+        and page_size.isdigit()
+        and len(page_size) <= 4
+        and 1 <= int(page_size) <= _MAX_PAGE_SIZE
+    ):
         return _Invalid(
             400,
             "page_size",
@@ -871,6 +877,14 @@ def _listing_query(
     return _ListingQuery(listing=listing, ids=ids, page_size=page_size)
 
 
+def _own_origin(request: web.Request) -> URL:
+    """The origin this server listens on, whatever the client's Host header says."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return URL("http://127.0.0.1")
+    return URL.build(scheme="http", host=sockname[0], port=sockname[1])
+
+
 def _page_token(offset: int) -> str:
     """An opaque token for the page starting at `offset`."""
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
@@ -883,7 +897,7 @@ def _page_offset(token: str, count: int) -> int | None:
     except ValueError:  # binascii.Error and UnicodeDecodeError included
         return None
     label, _, digits = text.partition(":")
-    if label != "offset" or not (digits.isascii() and digits.isdigit()):
+    if label != "offset" or not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
         return None
     offset = int(digits)
     # Only tokens this server would issue: canonical spelling, inside the list, never page 1.
@@ -960,7 +974,7 @@ async def _sendgrid_page(
         return scripted
     body = _results_page(
         state._shape,
-        request.url.with_query(None),
+        _own_origin(request).with_path(request.path),
         parsed,
         offset,
         subject.behavior(state.config),

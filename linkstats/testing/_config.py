@@ -38,6 +38,8 @@ BrokenResponse = Literal[
 number, two Content-Lengths, a 64 KiB header, a chunk size that is no number, or a body cut
 short of its Content-Length."""
 
+_LOG_LIMIT: int | None = 100_000
+
 PauboxErrorShape = Literal["error", "errors_list", "errors_string"]
 """`{"error","code","details"}`, `{"errors":[{"message"}]}` or `{"errors":"..."}`."""
 
@@ -214,3 +216,7 @@ class SimulatorConfig:
     # Seconds the provider's clock is ahead of the client's (negative: behind). Its Date
     # headers and rate-limit windows and resets all run on that clock.
     clock_offset: float = attrs.field(default=0.0, validator=v.instance_of((int, float)))
+    # How many of the latest requests the log keeps (None: all); a long run stays bounded.
+    log_limit: int | None = attrs.field(
+        default=_LOG_LIMIT, validator=v.optional([v.instance_of(int), v.ge(1)])
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
@@ -34,10 +35,14 @@ class RequestRecord:
 
 
 class SimulatorLog:
-    """Requests received, in arrival order, and how many are being handled at once."""
+    """Requests received, in arrival order, and how many are being handled at once.
 
-    def __init__(self) -> None:
-        self.requests: list[RequestRecord] = []
+    A simulator serving for hours keeps only the latest ``limit`` requests.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        #: The latest requests, at most ``limit`` of them (``None``: every one).
+        self.requests: deque[RequestRecord] = deque(maxlen=limit)
         self.in_flight = 0
         self.max_in_flight = 0
         # Created only while someone waits, so an unobserved log costs nothing per request.
