@@ -80,8 +80,8 @@ async def test_sendgrid_step_ids_go_as_one_comma_separated_value(simulator: Simu
     assert {record.step_id for record in records} <= set(steps[:2])
 
 
-async def test_ungrouped_automation_has_no_step_ids(simulator: Simulator) -> None:
-    """Without group_by, no group_by is sent and records carry no step_id."""
+async def test_ungrouped_automation_rows_are_for_all_steps(simulator: Simulator) -> None:
+    """Without group_by, none is sent, and records say what SendGrid says: step "all"."""
     target = SendGridAutomation(uuid_for(5))
 
     async with sendgrid_source(simulator) as source:
@@ -89,7 +89,7 @@ async def test_ungrouped_automation_has_no_step_ids(simulator: Simulator) -> Non
 
     assert records == expected_sendgrid(simulator.config, target)
     assert not any(key == "group_by" for key, _ in simulator.log.requests[0].query)
-    assert {record.step_id for record in records} == {None}
+    assert {record.step_id for record in records} == {"all"}
 
 
 async def test_collect_returns_every_record_in_target_order(simulator: Simulator) -> None:

@@ -835,10 +835,10 @@ async def test_sendgrid_default_page_size_is_25(session: aiohttp.ClientSession) 
     assert URL(body["_metadata"]["next"]).query["page_size"] == "25"
 
 
-async def test_rows_carry_step_id_only_when_grouped_by_step(
+async def test_rows_carry_their_step_when_grouped_by_step_and_all_otherwise(
     session: aiohttp.ClientSession,
 ) -> None:
-    """step_id is "the ID of the step if the stats were requested to be grouped by step_id"."""
+    """Grouped, each row names its step; ungrouped, "step_id": "all", as SendGrid answers."""
     config = SimulatorConfig(steps_per_automation=(3, 3), links_per_step=(6, 6))
     async with Simulator(config) as sim:
         grouped = await all_pages(session, sim, {"group_by": "step_id", "page_size": "50"})
@@ -847,7 +847,8 @@ async def test_rows_carry_step_id_only_when_grouped_by_step(
     grouped_rows = [row for page in grouped for row in page["results"]]
     ungrouped_rows = [row for page in ungrouped for row in page["results"]]
     assert {row["step_id"] for row in grouped_rows} == set(steps)
-    assert all(set(row) == {"url", "url_location", "clicks"} for row in ungrouped_rows)
+    assert all(set(row) == {"url", "url_location", "step_id", "clicks"} for row in ungrouped_rows)
+    assert {row["step_id"] for row in ungrouped_rows} == {"all"}
     # Ungrouped, a link's clicks are summed over the steps it appears in.
     summed: dict[tuple[str, int], int] = {}
     for row in grouped_rows:

@@ -4,9 +4,10 @@ Reference: SendGrid's OpenAPI for Marketing Campaigns stats (``tsg_mc_stats_v3.j
 ``GET /v3/marketing/stats/automations/{id}/links`` (``AutmoationsLinkStatsResponse``),
 ``GET /v3/marketing/stats/singlesends/{id}/links`` (``SinglesendsLinkStatsResponse``), and the
 listings ``GET /v3/marketing/stats/automations`` and ``GET /v3/marketing/stats/singlesends``.
-``url`` and ``clicks`` are required; an automation row's ``step_id`` is "the ID of the step if
-the stats were requested to be grouped by step_id", so it is read as optional, as are a single
-send row's ``ab_variation`` and ``ab_phase`` (``"all"`` when not split). List parameters are
+``url`` and ``clicks`` are required; an automation row's ``step_id`` is the step's id when
+grouped by step and ``"all"`` when not, and a single send row's ``ab_variation`` and
+``ab_phase`` are ``"all"`` when not split. Records keep ``"all"`` as SendGrid says it; rows
+without these fields (as some answers have) are read as ``None``. List parameters are
 one comma-separated value (``explode: false``); pages are followed through the absolute
 ``_metadata.next`` URL, called as-is. Auth is ``Authorization: Bearer <key>``. The EU region is
 the same API at ``https://api.eu.sendgrid.com``.

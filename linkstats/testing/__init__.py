@@ -14,9 +14,8 @@ so tests and benchmarks run against real HTTP without the network. `make_app` gi
 `aiohttp.web.Application` for other runners; the data functions tell a test what the simulator
 serves without going through HTTP.
 
-Where the references disagree with themselves, one call was made: SendGrid's spec lists `step_id`
-as required in every row but describes it as "the ID of the step if the stats were requested to
-be grouped by step_id", so ungrouped rows carry no `step_id`.
+Ungrouped automation rows carry `"step_id": "all"`, as SendGrid's real answers do (its spec marks
+`step_id` required and `format: uuid`; the answers contradict the format, not the requirement).
 """
 
 from ._app import SIMULATOR_STATE, SimulatorState, make_app

@@ -20,9 +20,8 @@ It serves, on one origin:
   links, `_metadata.count` across all pages, `{"errors":[{"field","message","help"}],"id"}`
   errors, and X-RateLimit-* headers on every answer.
 
-One judgement call: the spec lists `step_id` as required in every row yet describes it as "the ID
-of the step if the stats were requested to be grouped by step_id", so ungrouped rows, which sum a
-link's clicks over all steps, carry no `step_id`.
+Ungrouped automation rows, which sum a link's clicks over all steps, carry `"step_id": "all"`, as
+SendGrid's real answers do.
 
 Around the endpoints sit what real networks add: rate-limit windows, latency, server errors,
 dropped connections and malformed bodies (`Faults`), and scripted behaviours (`Behavior`) per id

@@ -456,14 +456,13 @@ def link_stats(
         )
     else:
         # Without grouping, a link's clicks are summed over the steps it appears in, in order of
-        # first appearance; rows carry no step_id ("the ID of the step if the stats were requested
-        # to be grouped by step_id").
+        # first appearance, and rows say so as SendGrid's do: "step_id": "all".
         totals: dict[tuple[str, int], int] = {}
         for _, link in clicked:
             key = (link.url, link.url_location)
             totals[key] = totals.get(key, 0) + link.clicks
         rows = tuple(
-            {"url": url, "url_location": url_location, "clicks": clicks}
+            {"url": url, "url_location": url_location, "step_id": "all", "clicks": clicks}
             for (url, url_location), clicks in totals.items()
         )
     return LinkStats(rows=rows, total_clicks=sum(link.clicks for _, link in clicked))
