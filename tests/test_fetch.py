@@ -14,7 +14,7 @@ from conftest import (
 )
 
 from linkstats import CollectResult, LinkStats, PauboxSend, SendGridAutomation
-from linkstats.testing import Simulator, SimulatorConfig, sendgrid_automation_steps
+from linkstats.testing import Quirks, Simulator, SimulatorConfig, sendgrid_automation_steps
 
 
 async def test_paubox_send_yields_every_row_as_a_record(simulator: Simulator) -> None:
@@ -171,3 +171,18 @@ async def test_seeds_change_the_data() -> None:
 
 def _id_of(target: object) -> str:
     return target.send_id if isinstance(target, PauboxSend) else target.automation_id  # type: ignore[attr-defined]
+
+
+async def test_every_tolerated_quirk_still_gives_exact_records() -> None:
+    """Nulls, raw non-ASCII URLs and unknown fields, all on: the same exact records."""
+    config = SimulatorConfig(quirks=Quirks.all(), links_per_email=(8, 8))
+    targets: list[PauboxSend | SendGridAutomation] = [PauboxSend(uuid_for(n)) for n in range(5)]
+    targets += [SendGridAutomation(uuid_for(n, kind=2)) for n in range(5)]
+    async with Simulator(config) as simulator:
+        async with LinkStats(paubox_source(simulator), sendgrid_source(simulator)) as stats:
+            result = await stats.collect(targets)
+
+    assert result.errors == {}
+    assert result.clicks == [click for target in targets for click in expected(config, target)]
+    assert any(not str(click.url).isascii() for click in result.clicks)
+    assert any(click.opened_at is None and click.clicks == 0 for click in result.clicks)

@@ -36,6 +36,7 @@ from linkstats.testing import (
     BrokenResponse,
     Faults,
     PauboxErrorShape,
+    Quirks,
     RateLimit,
     Simulator,
     SimulatorConfig,
@@ -411,8 +412,10 @@ async def test_paubox_default_order_is_created_at_descending(
 
 
 def test_paubox_rows_exercise_a_tolerant_client() -> None:
-    """Missing and null attributes, unopened links, varied timestamps and unknown fields."""
-    config = SimulatorConfig(deliveries_per_send=(60, 60), links_per_email=(8, 8))
+    """With every quirk on: missing and null attributes, unopened links, unknown fields."""
+    config = SimulatorConfig(
+        deliveries_per_send=(60, 60), links_per_email=(8, 8), quirks=Quirks.all()
+    )
     rows = paubox_tracking_links(config, SEND_ID)
     documented = ("target_url", "opened_at", "clicked", "campaign_mailing_delivery_id")
     attributes = [row["attributes"] for row in rows]
@@ -436,6 +439,24 @@ def test_paubox_rows_exercise_a_tolerant_client() -> None:
     assert any(set(row) - {"id", "type", "attributes"} for row in rows)
 
 
+def test_paubox_rows_by_default_take_only_documented_forms() -> None:
+    """No nulls, no undocumented row fields: an attribute is there, typed, or left out."""
+    config = SimulatorConfig(deliveries_per_send=(60, 60), links_per_email=(8, 8))
+    rows = paubox_tracking_links(config, SEND_ID)
+    documented = {"target_url", "opened_at", "clicked", "campaign_mailing_delivery_id"}
+    attributes = [row["attributes"] for row in rows]
+
+    assert all(set(row) == {"id", "type", "attributes"} for row in rows)
+    assert all(set(item) <= {*documented, "created_at"} for item in attributes)
+    assert not [name for item in attributes for name, value in item.items() if value is None]
+    # Unopened links leave `opened_at` out and have clicked 0.
+    assert any("opened_at" not in item and item.get("clicked") == 0 for item in attributes)
+    assert all(item["target_url"].isascii() for item in attributes if "target_url" in item)
+    # Every documented attribute is still missing from some row: the schema requires none.
+    for name in documented:
+        assert any(name not in item for item in attributes), name
+
+
 def test_url_pool_holds_the_awkward_urls_clients_must_keep() -> None:
     """Templates, non-ASCII path and host, mailto/tel, explicit default port and a fragment."""
     assert set(URL_POOL) >= {
@@ -452,13 +473,27 @@ def test_url_pool_holds_the_awkward_urls_clients_must_keep() -> None:
 
 
 async def test_target_urls_arrive_verbatim(session: aiohttp.ClientSession) -> None:
-    """A large enough send uses every URL of the pool, sent as UTF-8 without escapes."""
-    config = SimulatorConfig(deliveries_per_send=(1, 1), links_per_email=(80, 80))
+    """Asked for raw URLs, a large send uses every URL of the pool, as UTF-8 without escapes."""
+    config = SimulatorConfig(
+        deliveries_per_send=(1, 1), links_per_email=(80, 80), quirks=Quirks(unicode_urls=True)
+    )
     async with Simulator(config) as sim:
         answer = await get_paubox(session, sim)
     served = {row["attributes"].get("target_url") for row in answer.json()["data"]}
     assert served - {None} == set(URL_POOL)
     assert "https://例え.jp/ページ".encode() in answer.body
+
+
+async def test_target_urls_are_uris_by_default(session: aiohttp.ClientSession) -> None:
+    """By default non-ASCII URLs come percent- and IDNA-encoded (`format: uri`); the others,
+    templates included, as they are."""
+    config = SimulatorConfig(deliveries_per_send=(1, 1), links_per_email=(80, 80))
+    async with Simulator(config) as sim:
+        answer = await get_paubox(session, sim)
+    served = {row["attributes"].get("target_url") for row in answer.json()["data"]} - {None}
+    assert served == {url if url.isascii() else str(URL(url)) for url in URL_POOL}
+    assert "https://xn--r8jz45g.jp/%E3%83%9A%E3%83%BC%E3%82%B8" in served
+    assert "https://example.com/welcome?name={{first_name}}" in served
 
 
 async def test_unknown_paubox_path_is_404_in_paubox_shape(
@@ -1295,7 +1330,7 @@ async def test_single_send_links_page_to_the_end_with_absolute_links(
     for row in expected:
         assert set(row) == {"url", "url_location", "ab_variation", "ab_phase", "clicks"}
         assert row["clicks"] >= 1  # "clicks": {"minimum": 1}
-        assert row["url"] in URL_POOL
+        assert row["url"] in {url if url.isascii() else str(URL(url)) for url in URL_POOL}
 
 
 def regroup(

@@ -24,6 +24,7 @@ from ._config import (
     BrokenResponse,
     Faults,
     PauboxErrorShape,
+    Quirks,
     RateLimit,
     SimulatorConfig,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Faults",
     "PauboxErrorShape",
     "Provider",
+    "Quirks",
     "RateLimit",
     "RequestRecord",
     "Simulator",

@@ -22,6 +22,7 @@ __all__ = [
     "BrokenResponse",
     "Faults",
     "PauboxErrorShape",
+    "Quirks",
     "RateLimit",
     "SimulatorConfig",
 ]
@@ -99,6 +100,26 @@ class RateLimit:
     window: float = attrs.field(default=1.0, validator=[v.instance_of((int, float)), v.gt(0)])
     # Retry-After is not documented by SendGrid; turn it on to test clients that prefer it.
     retry_after: bool = attrs.field(default=False, validator=v.instance_of(bool))
+
+
+@attrs.frozen(kw_only=True)
+class Quirks:
+    """Forms answers take that the providers do not document, all off by default.
+
+    The default answers follow the official schemas; a test of a client's tolerance turns
+    these on: Paubox attributes sent as ``null`` rather than left out (``nulls``), target URLs
+    with raw non-ASCII characters rather than percent- and IDNA-encoded (``unicode_urls``),
+    and undocumented fields at row and attribute level (``unknown_fields``).
+    """
+
+    nulls: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    unicode_urls: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    unknown_fields: bool = attrs.field(default=False, validator=v.instance_of(bool))
+
+    @classmethod
+    def all(cls) -> Quirks:
+        """Every quirk on: the most a tolerant client must survive."""
+        return cls(nulls=True, unicode_urls=True, unknown_fields=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -196,6 +217,7 @@ class SimulatorConfig:
         default=None, validator=v.optional(v.instance_of(RateLimit))
     )
     faults: Faults = attrs.field(factory=Faults, validator=v.instance_of(Faults))
+    quirks: Quirks = attrs.field(factory=Quirks, validator=v.instance_of(Quirks))
     behaviors: Mapping[str, Behavior] = attrs.field(
         factory=dict,
         converter=_frozen_behaviors,

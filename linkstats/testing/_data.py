@@ -8,11 +8,13 @@ Paubox bodies are cached, as the simulator also serves throughput benchmarks.
 
 The data is built to exercise a tolerant client:
 
-- Paubox rows: one per link per delivered email. Unopened links have `opened_at` null and
+- Paubox rows: one per link per delivered email. Unopened links leave `opened_at` out and have
   `clicked` 0; `opened_at` comes in several ISO-8601 spellings (`Z`, `+02:00`, 0/3/6 fractional
   digits); in every send of three rows or more, a few rows lack one of the four documented
-  attributes, a few have one null, and a few carry unknown fields at row and attribute level; every
-  row carries an undocumented `created_at` attribute (the sort key of the default order).
+  attributes; every row carries an undocumented `created_at` attribute (the sort key of the
+  default order). With `Quirks(nulls=True)`, unopened links and a few others send `null`
+  instead; with `Quirks(unknown_fields=True)`, a few rows carry unknown fields at row and
+  attribute level.
 - Paubox per-link totals (`tracking_links_by_unique_link`) sum the `clicked` the tracking-links
   rows serve, a missing or null one counting 0, per link of the email (`html_id` "link-0", ...),
   so the two endpoints agree even where a row lacks its `target_url`.
@@ -26,7 +28,9 @@ The data is built to exercise a tolerant client:
   plausible (requests >= delivered >= opens >= unique_opens >= unique_clicks, clicks >=
   unique_clicks).
 - Target URLs come from a pool of awkward but real-world links: templates, non-ASCII paths, an
-  internationalized host, `mailto:`/`tel:`, an explicit default port and a fragment.
+  internationalized host, `mailto:`/`tel:`, an explicit default port and a fragment. Non-ASCII
+  ones are sent percent- and IDNA-encoded, as `format: uri` has them, unless
+  `Quirks(unicode_urls=True)` asks for them raw.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import orjson
+import yarl
 
 if TYPE_CHECKING:
     from ._config import SimulatorConfig
@@ -141,6 +146,9 @@ class DataShape:
     links_per_step: tuple[int, int]
     variations_per_single_send: tuple[int, int]
     links_per_variation: tuple[int, int]
+    unicode_urls: bool
+    nulls: bool
+    unknown_fields: bool
     # What the account lists, in listing order and lower case.
     automation_ids: tuple[str, ...]
     single_send_ids: tuple[str, ...]
@@ -157,6 +165,9 @@ class DataShape:
             links_per_step=config.links_per_step,
             variations_per_single_send=config.variations_per_single_send,
             links_per_variation=config.links_per_variation,
+            unicode_urls=config.quirks.unicode_urls,
+            nulls=config.quirks.nulls,
+            unknown_fields=config.quirks.unknown_fields,
             automation_ids=_listed(
                 config.automation_ids, config.seed, "sendgrid/automations", _DRAWN_AUTOMATIONS
             ),
@@ -167,6 +178,14 @@ class DataShape:
                 config.paubox_send_ids, config.seed, "paubox/sends", _DRAWN_PAUBOX_SENDS
             ),
         )
+
+
+def _on_the_wire(shape: DataShape, url: str) -> str:
+    """A pool URL as the providers' schemas (`format: uri`) have it: non-ASCII encoded,
+    unless raw ones are asked for; ASCII ones, templates included, verbatim."""
+    if shape.unicode_urls or url.isascii():
+        return url
+    return str(yarl.URL(url))
 
 
 def _rng(shape: DataShape, provider: str, resource_id: str) -> random.Random:
@@ -244,7 +263,8 @@ def _draw_plan(shape: DataShape, rng: random.Random) -> _SendPlan:
     deliveries = rng.randint(*shape.deliveries_per_send)
     # Every email of a campaign comes from one template, so every delivery has the same links;
     # a URL may appear twice in it, as a logo and a button often share a target.
-    template = tuple(rng.choices(URL_POOL, k=rng.randint(*shape.links_per_email)))
+    drawn = rng.choices(URL_POOL, k=rng.randint(*shape.links_per_email))
+    template = tuple(_on_the_wire(shape, url) for url in drawn)
     sent_at = _EPOCH + timedelta(seconds=rng.randrange(int(_YEAR.total_seconds())))
     return _SendPlan(deliveries, template, sent_at)
 
@@ -285,16 +305,19 @@ def _tracking_links(shape: DataShape, send_id: str) -> tuple[_TrackingLink, ...]
                 "campaign_mailing_delivery_id": delivery_id,
                 "created_at": _iso(created_at, UTC, "milliseconds", utc_as_z=True),
             }
+            if opened_text is None and not shape.nulls:
+                # Never opened: the schema has no null, so the attribute is left out.
+                del attributes["opened_at"]
             if index in lacking:
-                del attributes[lacking[index]]
-            if index in nulled:
+                attributes.pop(lacking[index], None)
+            if index in nulled and shape.nulls:
                 attributes[nulled[index]] = None
             wire: dict[str, Any] = {
                 "id": _new_uuid(rng),
                 "type": "tracking_link",
                 "attributes": attributes,
             }
-            if index in extended:
+            if index in extended and shape.unknown_fields:
                 attributes["html_id"] = f"link-{html_index}"
                 wire["relationships"] = {
                     "campaign_mailing_delivery": {
@@ -413,7 +436,7 @@ def _automation_steps(shape: DataShape, automation_id: str) -> tuple[_Step, ...]
         step_id = _new_uuid(rng)
         links = tuple(
             _StepLink(
-                url=rng.choice(URL_POOL),
+                url=_on_the_wire(shape, rng.choice(URL_POOL)),
                 url_location=url_location,
                 clicks=0 if rng.random() < 0.25 else rng.randint(1, 40),
             )
@@ -543,7 +566,7 @@ def _single_send(shape: DataShape, single_send_id: str) -> _SingleSend:
     cells: list[_LinkCell] = []
     for variation in variations:
         links = [
-            (rng.choice(URL_POOL), url_location)
+            (_on_the_wire(shape, rng.choice(URL_POOL)), url_location)
             for url_location in range(rng.randint(*shape.links_per_variation))
         ]
         phases: tuple[str, ...] = ("send",)
