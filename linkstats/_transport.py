@@ -99,8 +99,10 @@ class Deadlines:
         if task is None:
             raise RuntimeError("requests must run inside an asyncio task")
         loop = task.get_loop()
-        deadline = min(loop.time() + self._timeout, math.inf if until is None else until)
-        if math.isinf(deadline):
+        deadline = loop.time() + self._timeout
+        if until is not None and until < deadline:
+            deadline = until
+        if deadline == math.inf:
             return None
         self._deadlines[task] = deadline
         if self._check is None:
@@ -292,38 +294,18 @@ class Transport:
         deadline: float | None,
     ) -> tuple[aiohttp.ClientResponse, bytes] | _Failed:
         """One request, its body read whole, holding the source's connection cap (if it has
-        one) and then a LinkStats slot (if it runs in one) while it is in flight."""
-        if session.closed:
-            return _Failed(Failure.CLOSED, "the session given to the source is closed")
+        one) and then a LinkStats slot (if it runs in one) only while it is in flight."""
         # The connection cap first: a LinkStats slot is not held while the provider's is awaited.
         connections, slots = self._connections, _request_slots.get()
-        try:
-            if connections is not None:
-                await connections.acquire()
+        if connections is not None:
+            await connections.acquire()
+        if slots is not None:
             try:
-                if slots is None:
-                    return await self._send(session, url, headers, deadline)
                 await slots.acquire()
-                try:
-                    return await self._send(session, url, headers, deadline)
-                finally:
-                    slots.release()
-            finally:
+            except BaseException:
                 if connections is not None:
                     connections.release()
-        except TimeoutError:
-            return _Failed(Failure.TIMEOUT, "timed out")
-        except aiohttp.ClientError as exc:
-            return _Failed(_failure_of(exc), f"{type(exc).__name__}: {exc}")
-
-    async def _send(
-        self,
-        session: aiohttp.ClientSession,
-        url: URL,
-        headers: Mapping[str, str],
-        deadline: float | None,
-    ) -> tuple[aiohttp.ClientResponse, bytes]:
-        """One request, its body read whole; TimeoutError once past the deadline."""
+                raise
         deadlines = self._deadlines
         task = deadlines.start(deadline)
         try:
@@ -337,14 +319,24 @@ class Transport:
                 return raw, await raw.read()
         except asyncio.CancelledError:
             # A timeout only if the deadline passed and nobody else asked to cancel the task.
-            if task is None or not deadlines.finish(task):
+            if task is None or not deadlines.finish(task) or task.uncancel():
                 raise
-            if task.uncancel():
+            return _Failed(Failure.TIMEOUT, "timed out")
+        except TimeoutError:
+            return _Failed(Failure.TIMEOUT, "timed out")
+        except aiohttp.ClientError as exc:
+            return _Failed(_failure_of(exc), f"{type(exc).__name__}: {exc}")
+        except RuntimeError:
+            if not session.closed:
                 raise
-            raise TimeoutError from None
+            return _Failed(Failure.CLOSED, "the session given to the source is closed")
         finally:
             if task is not None:
                 deadlines.finish(task)
+            if slots is not None:
+                slots.release()
+            if connections is not None:
+                connections.release()
 
     async def _wait_for_budget(self, url: URL, deadline: float | None) -> None:
         """Wait while the gate holds requests back, but never longer than the cap in all."""
