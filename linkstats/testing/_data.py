@@ -11,10 +11,10 @@ The data is built to exercise a tolerant client:
 - Paubox rows: one per link per delivered email. Unopened links leave `opened_at` out and have
   `clicked` 0; `opened_at` comes in several ISO-8601 spellings (`Z`, `+02:00`, 0/3/6 fractional
   digits); in every send of three rows or more, a few rows lack one of the four documented
-  attributes; every row carries an undocumented `created_at` attribute (the sort key of the
-  default order). With `Quirks(nulls=True)`, unopened links and a few others send `null`
-  instead; with `Quirks(unknown_fields=True)`, a few rows carry unknown fields at row and
-  attribute level.
+  attributes. With `Quirks(nulls=True)`, unopened links and a few others send `null` instead;
+  with `Quirks(unknown_fields=True)`, every row carries an undocumented `created_at` attribute
+  (the sort key of the default order) and a few carry more unknown fields at row and attribute
+  level.
 - Paubox per-link totals (`tracking_links_by_unique_link`) sum the `clicked` the tracking-links
   rows serve, a missing or null one counting 0, per link of the email (`html_id` "link-0", ...),
   so the two endpoints agree even where a row lacks its `target_url`.
@@ -303,8 +303,10 @@ def _tracking_links(shape: DataShape, send_id: str) -> tuple[_TrackingLink, ...]
                 "opened_at": opened_text,
                 "clicked": clicked,
                 "campaign_mailing_delivery_id": delivery_id,
-                "created_at": _iso(created_at, UTC, "milliseconds", utc_as_z=True),
             }
+            if shape.unknown_fields:
+                # Undocumented, though it is the default order's sort key.
+                attributes["created_at"] = _iso(created_at, UTC, "milliseconds", utc_as_z=True)
             if opened_text is None and not shape.nulls:
                 # Never opened: the schema has no null, so the attribute is left out.
                 del attributes["opened_at"]
