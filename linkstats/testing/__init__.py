@@ -44,7 +44,7 @@ from ._data import (
     sendgrid_single_send_list,
     sendgrid_single_send_variations,
 )
-from ._log import Provider, RequestRecord, SimulatorLog
+from ._log import RequestRecord, SimulatedProvider, SimulatorLog
 from ._server import Simulator
 
 __all__ = [
@@ -55,10 +55,10 @@ __all__ = [
     "BrokenResponse",
     "Faults",
     "PauboxErrorShape",
-    "Provider",
     "Quirks",
     "RateLimit",
     "RequestRecord",
+    "SimulatedProvider",
     "Simulator",
     "SimulatorConfig",
     "SimulatorLog",

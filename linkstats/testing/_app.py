@@ -54,7 +54,7 @@ from ._data import (
     PAUBOX_SENDS_ORDER_BY,
     SINGLE_SEND_GROUP_BY,
     DataShape,
-    LinkStats,
+    LinkRows,
     is_uuid,
     link_stats,
     listing_rows,
@@ -63,7 +63,7 @@ from ._data import (
     paubox_unique_links_body,
     single_send_link_stats,
 )
-from ._log import Provider, SimulatorLog
+from ._log import SimulatedProvider, SimulatorLog
 
 if TYPE_CHECKING:
     from multidict import MultiMapping
@@ -72,7 +72,7 @@ __all__ = ["SIMULATOR_STATE", "SimulatorState", "make_app"]
 
 # Paubox serves the same paths under its reference's base URL and its newer one without username.
 _PAUBOX_BASES = ("/v1/orca/{username}", "/v1/marketing")
-_PROVIDER_PREFIXES: tuple[tuple[str, Provider], ...] = (
+_PROVIDER_PREFIXES: tuple[tuple[str, SimulatedProvider], ...] = (
     ("/v1/orca", "paubox"),
     ("/v1/marketing", "paubox"),
     ("/v3", "sendgrid"),
@@ -132,7 +132,7 @@ class SimulatorState:
         self._closing = asyncio.Event()
         self._attempts: Counter[str] = Counter()
         self._requests_per_subject: Counter[_Subject] = Counter()
-        self._windows: dict[tuple[Provider, str], tuple[int, int]] = {}
+        self._windows: dict[tuple[SimulatedProvider, str], tuple[int, int]] = {}
 
     def now(self) -> float:
         """The provider's Unix time: ours, offset by `SimulatorConfig.clock_offset`."""
@@ -150,13 +150,13 @@ class SimulatorState:
         self._requests_per_subject[subject] = earlier + 1
         return earlier
 
-    def _rate_limit(self, provider: Provider) -> RateLimit | None:
+    def _rate_limit(self, provider: SimulatedProvider) -> RateLimit | None:
         """The provider's budget: SendGrid always reports one, Paubox only when given one."""
         if provider == "sendgrid":
             return self.config.rate_limit or _GENEROUS_LIMIT
         return self.config.paubox_rate_limit
 
-    def _take_quota(self, provider: Provider, credentials: str) -> _Quota | None:
+    def _take_quota(self, provider: SimulatedProvider, credentials: str) -> _Quota | None:
         """Count one request in its fixed window; None where the provider reports no limits."""
         limit = self._rate_limit(provider)
         if limit is None:
@@ -258,7 +258,7 @@ class _AutomationLinksQuery:
     def total_clicks(self, shape: DataShape) -> int | None:
         return self._stats(shape).total_clicks
 
-    def _stats(self, shape: DataShape) -> LinkStats:
+    def _stats(self, shape: DataShape) -> LinkRows:
         step_filter = frozenset(step_id.lower() for step_id in self.step_ids)
         return link_stats(shape, self.automation_id, step_filter, self.group_by_step)
 
@@ -294,7 +294,7 @@ class _SingleSendLinksQuery:
     def total_clicks(self, shape: DataShape) -> int | None:
         return self._stats(shape).total_clicks
 
-    def _stats(self, shape: DataShape) -> LinkStats:
+    def _stats(self, shape: DataShape) -> LinkRows:
         variation = None if self.ab_variation_id is None else self.ab_variation_id.lower()
         return single_send_link_stats(
             shape, self.single_send_id, frozenset(self.group_by), variation, self.ab_phase_id
@@ -371,7 +371,7 @@ async def _release_hanging_requests(app: web.Application) -> None:
     app[SIMULATOR_STATE]._closing.set()
 
 
-def _provider_of(path: str) -> Provider | None:
+def _provider_of(path: str) -> SimulatedProvider | None:
     for prefix, provider in _PROVIDER_PREFIXES:
         if path == prefix or path.startswith(prefix + "/"):
             return provider
@@ -423,7 +423,7 @@ async def _answer(
     state: SimulatorState,
     request: web.Request,
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-    provider: Provider | None,
+    provider: SimulatedProvider | None,
 ) -> web.StreamResponse:
     """Apply latency, the rate limit and faults, in the order a real deployment meets them."""
     faults = state.config.faults
@@ -526,7 +526,7 @@ def _error_id(state: SimulatorState, request: web.Request, status: int) -> str:
 
 
 def _error(
-    state: SimulatorState, request: web.Request, provider: Provider | None, status: int
+    state: SimulatorState, request: web.Request, provider: SimulatedProvider | None, status: int
 ) -> web.Response:
     """An error in the shape of the provider the path belongs to (SendGrid's for neither)."""
     if provider == "paubox":
@@ -535,7 +535,7 @@ def _error(
 
 
 def _invalid(
-    state: SimulatorState, request: web.Request, provider: Provider, invalid: _Invalid
+    state: SimulatorState, request: web.Request, provider: SimulatedProvider, invalid: _Invalid
 ) -> web.Response:
     """Refuse a query parameter, naming it as each provider does."""
     if provider == "paubox":
@@ -552,7 +552,7 @@ def _invalid(
     )
 
 
-def _too_many_requests(state: SimulatorState, provider: Provider | None) -> web.Response:
+def _too_many_requests(state: SimulatorState, provider: SimulatedProvider | None) -> web.Response:
     """The 429 body: SendGrid's documented one, or Paubox's error shape."""
     if provider == "paubox":
         return _paubox_error(state.config.paubox_error_shape, 429, _REASONS[429])
@@ -581,7 +581,7 @@ def _malformed(kind: str, body: bytes) -> web.Response:
 
 
 async def _scripted(
-    state: SimulatorState, request: web.Request, provider: Provider, subject: _Subject
+    state: SimulatorState, request: web.Request, provider: SimulatedProvider, subject: _Subject
 ) -> web.StreamResponse | None:
     """What the id's or listing's scripted behaviour answers instead of its data, if anything."""
     config = state.config

@@ -449,7 +449,7 @@ def _automation_steps(shape: DataShape, automation_id: str) -> tuple[_Step, ...]
 
 
 @attrs.frozen
-class LinkStats:
+class LinkRows:
     """Every row of one SendGrid query across all pages, with the sum of their clicks."""
 
     rows: tuple[dict[str, Any], ...]
@@ -459,7 +459,7 @@ class LinkStats:
 @functools.lru_cache(maxsize=1024)
 def link_stats(
     shape: DataShape, automation_id: str, step_ids: frozenset[str], group_by_step: bool
-) -> LinkStats:
+) -> LinkRows:
     """Rows of one query: `automation_id` and `step_ids` in lower case, empty `step_ids` for all."""
     clicked = [
         (step.step_id, link)
@@ -490,7 +490,7 @@ def link_stats(
             {"url": url, "url_location": url_location, "step_id": "all", "clicks": clicks}
             for (url, url_location), clicks in totals.items()
         )
-    return LinkStats(rows=rows, total_clicks=sum(link.clicks for _, link in clicked))
+    return LinkRows(rows=rows, total_clicks=sum(link.clicks for _, link in clicked))
 
 
 def _metrics(rng: random.Random, clicks: int) -> dict[str, int]:
@@ -590,7 +590,7 @@ def single_send_link_stats(
     group_by: frozenset[str],
     ab_variation_id: str | None,
     ab_phase_id: str | None,
-) -> LinkStats:
+) -> LinkRows:
     """Rows of one single-send query; ids in lower case, None filters for all."""
     totals: dict[tuple[str, int, str, str], int] = {}
     for cell in _single_send(shape, single_send_id).cells:
@@ -614,7 +614,7 @@ def single_send_link_stats(
         }
         for (url, url_location, variation, phase), clicks in totals.items()
     )
-    return LinkStats(rows=rows, total_clicks=sum(totals.values()))
+    return LinkRows(rows=rows, total_clicks=sum(totals.values()))
 
 
 @functools.lru_cache(maxsize=16)

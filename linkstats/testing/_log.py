@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-__all__ = ["Provider", "RequestRecord", "SimulatorLog"]
+__all__ = ["RequestRecord", "SimulatedProvider", "SimulatorLog"]
 
-Provider = Literal["paubox", "sendgrid"]
+SimulatedProvider = Literal["paubox", "sendgrid"]
+"""The providers the simulator plays, as its request log names them."""
 
 
 @attrs.define
@@ -27,7 +28,7 @@ class RequestRecord:
     path: str
     query: tuple[tuple[str, str], ...]
     headers: CIMultiDictProxy[str]
-    provider: Provider | None
+    provider: SimulatedProvider | None
     received_at: float
     #: The provider's Unix time on arrival, by the simulator's (possibly offset) clock.
     provider_time: float = 0.0
@@ -68,7 +69,7 @@ class SimulatorLog:
             await self._change.wait()
 
     def arrived(
-        self, request: web.BaseRequest, provider: Provider | None, provider_time: float
+        self, request: web.BaseRequest, provider: SimulatedProvider | None, provider_time: float
     ) -> RequestRecord:
         """Record a request as it arrives and count it in flight."""
         record = RequestRecord(
