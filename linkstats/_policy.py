@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from ._http import RETRYABLE_STATUSES, rate_limit_delay, rate_limit_window
+from ._validation import integer_in_range, positive_number_or_none
 
 __all__ = ["Action", "Decision", "Failure", "Outcome", "RateLimitGate", "RetryPolicy"]
 
@@ -81,15 +82,11 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: Any) -> N
 
 
 def _max_retries(_: object, __: object, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise ValueError(f"max_retries must be an int from 0 to 100, got {value!r}")
+    integer_in_range("max_retries", value, 0, 100)
 
 
 def _deadline(_: object, __: object, value: Any) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
-    ):
-        raise ValueError(f"deadline must be a positive number of seconds or None, got {value!r}")
+    positive_number_or_none("deadline", value)
 
 
 def _statuses(values: Iterable[Any]) -> frozenset[int]:

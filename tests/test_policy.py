@@ -95,20 +95,23 @@ def test_what_is_retried_is_named_by_the_policy(
 
 
 @pytest.mark.parametrize(
-    ("options", "match"),
+    ("options", "error_type", "match"),
     [
-        ({"max_retries": -1}, "max_retries"),
-        ({"max_retries": 2.0}, "max_retries"),
-        ({"backoff": -0.1}, "backoff"),
-        ({"max_backoff": "1"}, "max_backoff"),
-        ({"max_rate_limit_wait": float("nan")}, "max_rate_limit_wait"),
-        ({"deadline": 0}, "deadline"),
-        ({"deadline": True}, "deadline"),
+        ({"max_retries": -1}, ValueError, "max_retries"),
+        ({"max_retries": 101}, ValueError, "max_retries"),
+        ({"max_retries": 2.0}, TypeError, "max_retries"),
+        ({"backoff": -0.1}, ValueError, "backoff"),
+        ({"max_backoff": "1"}, ValueError, "max_backoff"),
+        ({"max_rate_limit_wait": float("nan")}, ValueError, "max_rate_limit_wait"),
+        ({"deadline": 0}, ValueError, "deadline"),
+        ({"deadline": True}, ValueError, "deadline"),
     ],
 )
-def test_a_policy_refuses_bad_values(options: dict[str, Any], match: str) -> None:
-    """Mistyped knobs fail where they are written."""
-    with pytest.raises(ValueError, match=match):
+def test_a_policy_refuses_bad_values(
+    options: dict[str, Any], error_type: type[Exception], match: str
+) -> None:
+    """Mistyped knobs fail where they are written, as the sources' own checks do."""
+    with pytest.raises(error_type, match=match):
         RetryPolicy(**options)
 
 
