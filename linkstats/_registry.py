@@ -81,6 +81,15 @@ class ProviderInfo:
         """The environment variable that overrides the default base URL."""
         return f"{self.name.upper().replace('-', '_')}_BASE_URL"
 
+    def source(
+        self, environ: Mapping[str, str], base_url: str | None = None
+    ) -> LinkStatsSource[Any] | None:
+        """A source from the environment, at ``base_url`` if given, else at the URL in
+        ``base_url_variable`` if set, else at the provider's default."""
+        return self.from_environment(
+            environ, base_url or environ.get(self.base_url_variable) or None
+        )
+
     def kind_of(self, target: object) -> TargetKind | None:
         """The kind of a target this provider fetches; ``None`` for anyone else's."""
         for kind in self.target_kinds:

@@ -32,7 +32,7 @@ def simulated_sources(
     """A source for every registered provider the simulator's environment configures."""
     sources = []
     for info in providers.values():
-        source = info.from_environment(environment, environment.get(info.base_url_variable))
+        source = info.source(environment)
         if source is not None:
             sources.append(source)
     return sources

@@ -194,11 +194,8 @@ def sources_for(
     for info in providers.values():
         if needed is not None and info.name not in needed:
             continue
-        base_url = getattr(arguments, base_url_dest(info))
         try:
-            source = info.from_environment(
-                environment, base_url or environment.get(info.base_url_variable) or None
-            )
+            source = info.source(environment, getattr(arguments, base_url_dest(info)))
         except (TypeError, ValueError) as error:
             raise UsageError(str(error)) from None
         if source is not None:
