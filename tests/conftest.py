@@ -6,12 +6,14 @@ here, independently of the library's own, straight from the contract of ``LinkCl
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from linkstats import (
@@ -124,3 +126,66 @@ def expected(config: SimulatorConfig, target: object) -> list[LinkClick]:
         return expected_paubox(config, target)
     assert isinstance(target, SendGridAutomation)
     return expected_sendgrid(config, target)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` on a free loopback port for the length of the block; yields its origin."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment less every provider's keys, usernames and base URLs, for a child."""
+    return {
+        key: value
+        for key, value in environ.items()
+        if not key.endswith(("_API_KEY", "_BASE_URL", "_USERNAME"))
+    }
+
+
+def places_holding(secret: str, root: object) -> Iterator[str]:
+    """Where ``secret`` appears in anything reachable from ``root``, as an error reporter walks
+    it: causes, contexts, arguments, attributes, containers and every repr, recursively."""
+    seen: set[int] = set()
+    pending: list[tuple[str, object]] = [("error", root)]
+    while pending:
+        path, item = pending.pop()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            if secret in item:
+                yield path
+            continue
+        if isinstance(item, bytes):
+            if secret.encode() in item:
+                yield path
+            continue
+        if isinstance(item, int | float | bool):
+            continue
+        try:
+            text = repr(item)
+        except Exception:
+            text = ""
+        if secret in text:
+            yield f"{path} (repr)"
+        children: list[tuple[str, object]] = []
+        if isinstance(item, BaseException):
+            children += [("__cause__", item.__cause__), ("__context__", item.__context__)]
+            children += [(f"args[{n}]", arg) for n, arg in enumerate(item.args)]
+        if isinstance(item, dict):
+            children += [(f"[{key!r}]", value) for key, value in item.items()]
+            children += [("key", key) for key in item]
+        elif isinstance(item, list | tuple | set | frozenset):
+            children += [(f"[{n}]", value) for n, value in enumerate(item)]
+        for name in getattr(item, "__dict__", {}) or {}:
+            children.append((f".{name}", getattr(item, name, None)))
+        for name in getattr(type(item), "__slots__", ()) or ():
+            children.append((f".{name}", getattr(item, name, None)))
+        pending += [(f"{path}{step}", child) for step, child in children]

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import paubox_source, sendgrid_source, uuid_for
+from conftest import paubox_source, sendgrid_source, uuid_for, without_credentials
 from yarl import URL
 
 from linkstats import LinkStats, PauboxSend, SendGridAutomation
@@ -72,11 +72,6 @@ def target_flags(sends: list[str], automations: list[str]) -> list[str]:
 
 
 async def start(*arguments: str, environment: Mapping[str, str] | None = None) -> Any:
-    plain = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.endswith(("_API_KEY", "_BASE_URL", "_USERNAME"))
-    }
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -85,7 +80,7 @@ async def start(*arguments: str, environment: Mapping[str, str] | None = None) -
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**plain, **(environment or {})},
+        env={**without_credentials(os.environ), **(environment or {})},
     )
 
 

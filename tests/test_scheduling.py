@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, get_args
 
 import aiohttp
 import pytest
-from conftest import expected, paubox_source, sendgrid_source, uuid_for
+from conftest import expected, paubox_source, places_holding, sendgrid_source, uuid_for
 
 from linkstats import (
     LinkStats,
@@ -185,50 +185,7 @@ async def test_an_answer_broken_every_time_fails_as_malformed_without_the_key(
     assert error.failure == "malformed"
     assert error.target == target
     assert simulator.log.count() == 3
-    assert not list(holding(KEY, error))
-
-
-def holding(secret: str, root: object) -> Iterator[str]:
-    """Where ``secret`` appears in anything reachable from ``root``, as a reporter walks it:
-    causes, contexts, arguments, attributes and containers, recursively."""
-    seen: set[int] = set()
-    pending: list[tuple[str, object]] = [("error", root)]
-    while pending:
-        path, item = pending.pop()
-        if id(item) in seen or item is None:
-            continue
-        seen.add(id(item))
-        if isinstance(item, str):
-            if secret in item:
-                yield path
-            continue
-        if isinstance(item, bytes):
-            if secret.encode() in item:
-                yield path
-            continue
-        if isinstance(item, int | float | bool):
-            continue
-        try:
-            text = repr(item)
-        except Exception:
-            text = ""
-        if secret in text:
-            yield f"{path} (repr)"
-        children: list[tuple[str, object]] = []
-        if isinstance(item, BaseException):
-            children += [("__cause__", item.__cause__), ("__context__", item.__context__)]
-            children += [(f"args[{n}]", arg) for n, arg in enumerate(item.args)]
-            children.append(("__traceback__", None))
-        if isinstance(item, dict):
-            children += [(f"[{key!r}]", value) for key, value in item.items()]
-            children += [("key", key) for key in item]
-        elif isinstance(item, list | tuple | set | frozenset):
-            children += [(f"[{n}]", value) for n, value in enumerate(item)]
-        for name in getattr(item, "__dict__", {}) or {}:
-            children.append((f".{name}", getattr(item, name, None)))
-        for name in getattr(type(item), "__slots__", ()) or ():
-            children.append((f".{name}", getattr(item, name, None)))
-        pending += [(f"{path}{step}", child) for step, child in children]
+    assert not list(places_holding(KEY, error))
 
 
 async def every_kind_of_failure() -> list[BaseException]:
@@ -256,7 +213,7 @@ async def test_no_object_reachable_from_any_error_holds_the_key() -> None:
     """Broken answers, drops, timeouts, statuses, bad bodies, foreign links and redirects."""
     errors = await every_kind_of_failure()
 
-    assert [place for error in errors for place in holding(KEY, error)] == []
+    assert [place for error in errors for place in places_holding(KEY, error)] == []
     assert {getattr(error, "failure", None) for error in errors} >= {
         "malformed",
         "connection",

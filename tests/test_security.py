@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from conftest import paubox_source, sendgrid_source, uuid_for
+from conftest import paubox_source, places_holding, sendgrid_source, serving, uuid_for
 
 from linkstats import (
     AuthenticationError,
@@ -124,24 +124,9 @@ async def test_the_key_is_in_no_repr_str_log_or_error(
     assert {type(error) for error in result.errors.values()} >= {PaginationError, TransportError}
     for error in result.errors.values():
         assert isinstance(error, LinkStatsError)
-        texts += everything_reachable(error)
+        assert [place for key in keys for place in places_holding(key, error)] == []
     texts += [record.getMessage() for record in caplog.records]
     assert not [text for text in texts for key in keys if key in text]
-
-
-def everything_reachable(error: BaseException) -> list[str]:
-    """The texts of an error, its attributes, and each cause and context, as a reporter sees."""
-    texts: list[str] = []
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        texts += [str(current), repr(current), repr(vars(current))]
-        pending += [current.__cause__, current.__context__]
-    return texts
 
 
 @pytest.fixture
@@ -165,11 +150,8 @@ async def echoing() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving(app) as origin:
+        yield origin
 
 
 async def test_a_key_a_server_echoes_is_cut_out_of_every_error(echoing: str) -> None:
@@ -182,7 +164,5 @@ async def test_a_key_a_server_echoes_is_cut_out_of_every_error(echoing: str) -> 
 
     assert type(result.errors[refused]) is AuthenticationError
     assert type(result.errors[malformed]) is ResponseFormatError
-    texts = [text for error in result.errors.values() for text in everything_reachable(error)]
-    assert texts
-    assert not [text for text in texts if key in text]
+    assert [place for error in result.errors.values() for place in places_holding(key, error)] == []
     assert "[redacted]" in (result.errors[refused].body_excerpt or "")

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from conftest import serving, without_credentials
 from example_provider import (
     MAX_CONNECTIONS,
     PROVIDER,
@@ -162,11 +163,8 @@ async def api() -> AsyncIterator[tuple[Api, str]]:
     app = web.Application()
     app.router.add_get("/3.0/reports/{campaign_id}/click-details", served.click_details)
     app.router.add_get("/3.0/campaigns", served.campaigns)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield served, f"http://127.0.0.1:{runner.addresses[0][1]}/3.0"
-    await runner.cleanup()
+    async with serving(app) as origin:
+        yield served, f"{origin}/3.0"
 
 
 @pytest.fixture
@@ -338,11 +336,6 @@ def test_a_broken_provider_is_left_out_with_a_warning(installed: Path) -> None:
 
 
 async def run_cli(*arguments: str, environment: dict[str, str], path: Path) -> tuple[int, str, str]:
-    plain = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.endswith(("_API_KEY", "_BASE_URL", "_USERNAME"))
-    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -350,7 +343,11 @@ async def run_cli(*arguments: str, environment: dict[str, str], path: Path) -> t
         *arguments,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**plain, **environment, "PYTHONPATH": os.pathsep.join([str(path), str(TESTS)])},
+        env={
+            **without_credentials(os.environ),
+            **environment,
+            "PYTHONPATH": os.pathsep.join([str(path), str(TESTS)]),
+        },
     )
     async with asyncio.timeout(60):
         stdout, stderr = await process.communicate()

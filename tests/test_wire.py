@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
+from conftest import serving
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -72,12 +73,8 @@ async def body_server() -> AsyncIterator[BodyServer]:
     server = BodyServer()
     app = web.Application()
     app.router.add_get("/{tail:.*}", server.answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as server.url:
+        yield server
 
 
 async def fetch_error(source: PauboxSource | SendGridSource, target: Hashable) -> Exception:
