@@ -295,7 +295,8 @@ class Transport:
     ) -> tuple[aiohttp.ClientResponse, bytes] | _Failed:
         """One request, its body read whole, holding the source's connection cap (if it has
         one) and then a LinkStats slot (if it runs in one) only while it is in flight."""
-        # The connection cap first: a LinkStats slot is not held while the provider's is awaited.
+        # request_slot(), written out as this runs once per request; the connection cap comes
+        # first, so that a LinkStats slot is not held while the provider's cap is awaited.
         connections, slots = self._connections, _request_slots.get()
         if connections is not None:
             await connections.acquire()
