@@ -29,9 +29,9 @@ from sendgrid import SendGridAPIClient
 from yarl import URL
 
 from linkstats import LinkStats, SendGridAutomation, SendGridSource
-from linkstats.testing import SimulatorConfig
+from linkstats.testing import SendGridConfig
 
-KEY = SimulatorConfig().sendgrid_api_key
+KEY = SendGridConfig().api_key
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 Targets = list[SendGridAutomation]

@@ -19,14 +19,20 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from linkstats import PageRequest, PauboxSend, PauboxSource, Response
-from linkstats.testing import SimulatorConfig, paubox_tracking_links
+from linkstats.testing import (
+    PauboxConfig,
+    SimulatorConfig,
+    paubox_tracking_links,
+)
 
 ROWS = 60_000
 
 
 def main() -> None:
     rounds = int(sys.argv[1])
-    config = SimulatorConfig(seed=1, deliveries_per_send=(10_000, 10_000), links_per_email=(6, 6))
+    config = SimulatorConfig(
+        paubox=PauboxConfig(deliveries_per_send=(10_000, 10_000), links_per_email=(6, 6)), seed=1
+    )
     target = PauboxSend(target_id("parse", 0))
     body = orjson.dumps({"data": paubox_tracking_links(config, target.send_id)})
     source = PauboxSource(username="bench", api_key="bench")

@@ -34,7 +34,13 @@ from rich.table import Table
 from servers import serving
 from yarl import URL
 
-from linkstats.testing import Faults, RateLimit, Simulator, SimulatorConfig
+from linkstats.testing import (
+    Faults,
+    RateLimit,
+    SendGridConfig,
+    Simulator,
+    SimulatorConfig,
+)
 
 HERE = Path(__file__).parent
 FLOOR = "bare aiohttp (floor)"
@@ -192,7 +198,9 @@ def rate_limited() -> list[Goal]:
     """60 requests a second allowed: how much of it is used, and how many 429s it costs."""
     limit, requests = 60, 360
     targets = automations("single", requests)
-    config = SimulatorConfig(seed=1, rate_limit=RateLimit(limit=limit, window=1.0))
+    config = SimulatorConfig(
+        sendgrid=SendGridConfig(rate_limit=RateLimit(limit=limit, window=1.0)), seed=1
+    )
 
     async def run() -> tuple[float, list[tuple[float, int | None]]]:
         async with Simulator(config) as simulator:

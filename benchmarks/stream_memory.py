@@ -16,11 +16,11 @@ from contenders import target_id
 from yarl import URL
 
 from linkstats import LinkStats, SendGridAutomation, SendGridSource
-from linkstats.testing import SimulatorConfig
+from linkstats.testing import SendGridConfig
 
 
 async def stream(origin: URL, automations: int) -> int:
-    source = SendGridSource(api_key=SimulatorConfig().sendgrid_api_key, base_url=origin)
+    source = SendGridSource(api_key=SendGridConfig().api_key, base_url=origin)
     targets = [
         SendGridAutomation(target_id("stream", number), group_by_step=True)
         for number in range(automations)

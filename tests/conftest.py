@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from yarl import URL
@@ -43,12 +44,19 @@ async def simulator() -> AsyncIterator[Simulator]:
         yield running
 
 
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client with aiohttp's defaults: no retries or checks of our own."""
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
 def paubox_source(simulator: Simulator, **options: Any) -> PauboxSource:
     """A Paubox source for the simulator, backing off without waiting unless told otherwise."""
     options.setdefault("backoff", 0)
     return PauboxSource(
-        username=simulator.config.paubox_username,
-        api_key=simulator.config.paubox_api_key,
+        username=simulator.config.paubox.username,
+        api_key=simulator.config.paubox.api_key,
         base_url=simulator.paubox_base_url,
         **options,
     )
@@ -58,7 +66,7 @@ def sendgrid_source(simulator: Simulator, **options: Any) -> SendGridSource:
     """A SendGrid source for the simulator, backing off without waiting unless told otherwise."""
     options.setdefault("backoff", 0)
     return SendGridSource(
-        api_key=simulator.config.sendgrid_api_key,
+        api_key=simulator.config.sendgrid.api_key,
         base_url=simulator.sendgrid_base_url,
         **options,
     )

@@ -32,7 +32,7 @@ from linkstats.testing import (
 BROKEN = uuid_for(99, kind=1)
 HANGING = uuid_for(98, kind=2)
 CONFIG = SimulatorConfig(behaviors={BROKEN: Behavior.NOT_FOUND, HANGING: Behavior.HANG})
-KEYS = (CONFIG.paubox_api_key, CONFIG.sendgrid_api_key)
+KEYS = (CONFIG.paubox.api_key, CONFIG.sendgrid.api_key)
 SENDS = [uuid_for(n, kind=1) for n in range(3)]
 AUTOMATIONS = [uuid_for(n, kind=2) for n in range(3)]
 
@@ -52,9 +52,9 @@ async def simulator() -> AsyncIterator[Simulator]:
 
 def credentials(simulator: Simulator) -> dict[str, str]:
     return {
-        "PAUBOX_USERNAME": simulator.config.paubox_username,
-        "PAUBOX_API_KEY": simulator.config.paubox_api_key,
-        "SENDGRID_API_KEY": simulator.config.sendgrid_api_key,
+        "PAUBOX_USERNAME": simulator.config.paubox.username,
+        "PAUBOX_API_KEY": simulator.config.paubox.api_key,
+        "SENDGRID_API_KEY": simulator.config.sendgrid.api_key,
     }
 
 

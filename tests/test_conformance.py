@@ -26,6 +26,7 @@ from yarl import URL
 from linkstats.testing import (
     Behavior,
     RateLimit,
+    SendGridConfig,
     Simulator,
     SimulatorConfig,
     paubox_send_ids,
@@ -36,12 +37,13 @@ from linkstats.testing import (
 SCHEMAS = Path(__file__).parent / "schemas"
 MISSING = uuid_for(404, kind=9)
 CONFIG = SimulatorConfig(
+    sendgrid=SendGridConfig(
+        rate_limit=RateLimit(limit=2000, window=1.0), steps_per_automation=(1, 3)
+    ),
     behaviors={MISSING: Behavior.NOT_FOUND},
-    rate_limit=RateLimit(limit=2000, window=1.0),
-    steps_per_automation=(1, 3),
 )
-SENDGRID = {"Authorization": f"Bearer {CONFIG.sendgrid_api_key}"}
-PAUBOX = {"authorization": f"Token token={CONFIG.paubox_api_key}"}
+SENDGRID = {"Authorization": f"Bearer {CONFIG.sendgrid.api_key}"}
+PAUBOX = {"authorization": f"Token token={CONFIG.paubox.api_key}"}
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[!-~]+")
 _TEMPLATE = re.compile(r"\{\{[A-Za-z0-9_]+\}\}")
 
@@ -142,7 +144,7 @@ async def _collect() -> list[tuple[str, str, int, Any]]:
         await get((stats / "automations").with_query(page_size="0"), SENDGRID, "sendgrid error")
         await get(stats / "automations", {}, "sendgrid error")
 
-        account = sim.paubox_base_url / CONFIG.paubox_username
+        account = sim.paubox_base_url / CONFIG.paubox.username
         for send_id in paubox_send_ids(CONFIG)[:10]:
             for order_by in ("created_at", "opened_at", "clicked", "target_url"):
                 query = {"campaign_mailing_send_id": send_id, "order_by": order_by, "order": "asc"}

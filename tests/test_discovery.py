@@ -34,6 +34,7 @@ from linkstats.providers.sendgrid import EU_BASE_URL
 from linkstats.reports import totals
 from linkstats.testing import (
     Behavior,
+    SendGridConfig,
     Simulator,
     SimulatorConfig,
     paubox_send_ids,
@@ -167,7 +168,7 @@ async def test_paubox_newer_base_url_needs_no_username(simulator: Simulator) -> 
     """username=None with https://api.paubox.com/v1/marketing: the same data, no account path."""
     source = PauboxSource(
         username=None,
-        api_key=simulator.config.paubox_api_key,
+        api_key=simulator.config.paubox.api_key,
         base_url=simulator.paubox_marketing_base_url,
     )
     target = PauboxSend(uid(5))
@@ -192,7 +193,9 @@ async def test_sendgrid_lists_every_automation_and_single_send_to_the_last_page(
     """Listings follow _metadata.next to the end; each campaign once, in listing order."""
     automations = tuple(uid(n, kind=7) for n in range(120))
     single_sends = tuple(uid(n, kind=8) for n in range(70))
-    config = SimulatorConfig(automation_ids=automations, single_send_ids=single_sends)
+    config = SimulatorConfig(
+        sendgrid=SendGridConfig(automation_ids=automations, single_send_ids=single_sends)
+    )
     async with Simulator(config) as simulator:
         async with sendgrid_source(simulator) as source:
             listed_automations = [c async for c in source.automations()]
@@ -286,7 +289,8 @@ async def test_a_failing_listing_raises_a_typed_error(
 ) -> None:
     """Listings get the same retries, origin checks and typed errors as everything else."""
     config = SimulatorConfig(
-        listing_behavior=behavior, automation_ids=tuple(uid(n) for n in range(60))
+        sendgrid=SendGridConfig(automation_ids=tuple(uid(n) for n in range(60))),
+        listing_behavior=behavior,
     )
     async with Simulator(config) as simulator:
         async with LinkStats(sendgrid_source(simulator, max_retries=1)) as stats:

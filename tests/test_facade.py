@@ -27,7 +27,14 @@ from linkstats import (
     SendGridSource,
     ServerError,
 )
-from linkstats.testing import Behavior, Faults, Simulator, SimulatorConfig
+from linkstats.testing import (
+    Behavior,
+    Faults,
+    PauboxConfig,
+    SendGridConfig,
+    Simulator,
+    SimulatorConfig,
+)
 
 SLOW = SimulatorConfig(faults=Faults(latency=0.05))
 
@@ -212,7 +219,7 @@ class TypoSource(SendGridSource):
 @pytest.mark.parametrize("method", ["collect", "results", "clicks"])
 async def test_a_bug_in_a_provider_surfaces_as_itself(simulator: Simulator, method: str) -> None:
     """An AttributeError in a mapping is a fault, not a ResponseFormatError, and stops all."""
-    source = TypoSource(api_key=simulator.config.sendgrid_api_key, base_url=simulator.url)
+    source = TypoSource(api_key=simulator.config.sendgrid.api_key, base_url=simulator.url)
     targets = [SendGridAutomation(uuid_for(n)) for n in range(5)]
 
     async def consume(stats: LinkStats) -> object:
@@ -235,9 +242,10 @@ async def test_a_bug_in_a_provider_surfaces_as_itself(simulator: Simulator, meth
 
 def discovery_config() -> SimulatorConfig:
     return SimulatorConfig(
-        paubox_send_ids=tuple(uuid_for(n, kind=1) for n in range(7)),
-        automation_ids=tuple(uuid_for(n, kind=2) for n in range(5)),
-        single_send_ids=(),
+        paubox=PauboxConfig(send_ids=tuple(uuid_for(n, kind=1) for n in range(7))),
+        sendgrid=SendGridConfig(
+            automation_ids=tuple(uuid_for(n, kind=2) for n in range(5)), single_send_ids=()
+        ),
     )
 
 
@@ -252,8 +260,8 @@ async def test_collecting_what_discover_lists_is_everything(concurrency: int) ->
                 result = await stats.collect(stats.discover())
             listed = [campaign.target async for campaign in stats.discover()]
 
-    assert set(listed) == {PauboxSend(send_id) for send_id in config.paubox_send_ids or ()} | {
-        SendGridAutomation(automation_id) for automation_id in config.automation_ids or ()
+    assert set(listed) == {PauboxSend(send_id) for send_id in config.paubox.send_ids or ()} | {
+        SendGridAutomation(automation_id) for automation_id in config.sendgrid.automation_ids or ()
     }
     assert result.errors == {}
     assert result.clicks == [click for target in listed for click in expected(config, target)]

@@ -14,7 +14,13 @@ from conftest import (
 )
 
 from linkstats import CollectResult, LinkStats, PauboxSend, SendGridAutomation
-from linkstats.testing import Quirks, Simulator, SimulatorConfig, sendgrid_automation_steps
+from linkstats.testing import (
+    PauboxConfig,
+    Quirks,
+    Simulator,
+    SimulatorConfig,
+    sendgrid_automation_steps,
+)
 
 
 async def test_paubox_send_yields_every_row_as_a_record(simulator: Simulator) -> None:
@@ -175,7 +181,7 @@ def _id_of(target: object) -> str:
 
 async def test_every_tolerated_quirk_still_gives_exact_records() -> None:
     """Nulls, raw non-ASCII URLs and unknown fields, all on: the same exact records."""
-    config = SimulatorConfig(quirks=Quirks.all(), links_per_email=(8, 8))
+    config = SimulatorConfig(paubox=PauboxConfig(links_per_email=(8, 8)), quirks=Quirks.all())
     targets: list[PauboxSend | SendGridAutomation] = [PauboxSend(uuid_for(n)) for n in range(5)]
     targets += [SendGridAutomation(uuid_for(n, kind=2)) for n in range(5)]
     async with Simulator(config) as simulator:

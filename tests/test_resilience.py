@@ -26,7 +26,15 @@ from linkstats import (
     ServerError,
     TransportError,
 )
-from linkstats.testing import Behavior, Faults, RateLimit, Simulator, SimulatorConfig
+from linkstats.testing import (
+    Behavior,
+    Faults,
+    PauboxConfig,
+    RateLimit,
+    SendGridConfig,
+    Simulator,
+    SimulatorConfig,
+)
 
 
 class EventHandler(logging.Handler):
@@ -153,7 +161,7 @@ async def test_wrong_key_is_an_authentication_error_with_the_providers_message(
 @pytest.mark.parametrize("shape", ["error", "errors_list", "errors_string"])
 async def test_paubox_errors_are_read_in_every_shape(shape: str) -> None:
     """Paubox answers {error, code, details}, {errors: [...]} or {errors: "..."}."""
-    async with Simulator(SimulatorConfig(paubox_error_shape=shape)) as simulator:  # type: ignore[arg-type]
+    async with Simulator(SimulatorConfig(paubox=PauboxConfig(error_shape=shape))) as simulator:  # type: ignore[arg-type]
         source = PauboxSource(username="demo", api_key="wrong", base_url=simulator.paubox_base_url)
         async with source:
             with pytest.raises(AuthenticationError) as caught:
@@ -266,7 +274,7 @@ async def test_a_429_pauses_every_request_of_the_source_until_the_reset(
 
 async def test_rate_limit_error_after_retries_reports_the_requested_wait() -> None:
     """A window that stays exhausted: 1 + max_retries requests, then RateLimitError."""
-    config = SimulatorConfig(rate_limit=RateLimit(limit=1, window=3600))
+    config = SimulatorConfig(sendgrid=SendGridConfig(rate_limit=RateLimit(limit=1, window=3600)))
     async with Simulator(config) as simulator:
         async with sendgrid_source(simulator, max_retries=2, max_rate_limit_wait=0.05) as source:
             first = [click async for click in source.clicks(SendGridAutomation(uid(1)))]
@@ -283,7 +291,7 @@ async def test_rate_limit_error_after_retries_reports_the_requested_wait() -> No
 
 async def test_a_spent_window_is_waited_out_before_the_next_request() -> None:
     """X-RateLimit-Remaining 0 pauses the source until the reset, so no 429 is provoked."""
-    config = SimulatorConfig(rate_limit=RateLimit(limit=3, window=1.0))
+    config = SimulatorConfig(sendgrid=SendGridConfig(rate_limit=RateLimit(limit=3, window=1.0)))
     target = SendGridAutomation(uid(1), page_size=1)
     async with Simulator(config) as simulator, sendgrid_source(simulator) as source:
         records = [click async for click in source.clicks(target)]
@@ -298,7 +306,7 @@ async def test_concurrent_requests_share_the_window_budget() -> None:
 
     (One could, if a request sent just before a window ends reaches the server after it.)
     """
-    config = SimulatorConfig(rate_limit=RateLimit(limit=6, window=1.0))
+    config = SimulatorConfig(sendgrid=SendGridConfig(rate_limit=RateLimit(limit=6, window=1.0)))
     targets = [SendGridAutomation(uid(n)) for n in range(14)]
     async with Simulator(config) as simulator:
         source = sendgrid_source(simulator)

@@ -28,19 +28,23 @@ from linkstats import (
 from linkstats.testing import (
     Behavior,
     BrokenResponse,
+    PauboxConfig,
     RateLimit,
+    SendGridConfig,
     Simulator,
     SimulatorConfig,
 )
 
-KEY = SimulatorConfig().sendgrid_api_key
+KEY = SendGridConfig().api_key
 
 
 @pytest.mark.parametrize("offset", [30.0, -30.0, 0.0])
 async def test_a_skewed_provider_clock_still_gets_the_whole_rate(offset: float) -> None:
     """Provider clock 30 s ahead or behind: every window is used in full, at most one 429."""
     limit = 20
-    config = SimulatorConfig(rate_limit=RateLimit(limit=limit, window=1.0), clock_offset=offset)
+    config = SimulatorConfig(
+        sendgrid=SendGridConfig(rate_limit=RateLimit(limit=limit, window=1.0)), clock_offset=offset
+    )
     targets = [SendGridAutomation(uuid_for(n)) for n in range(4 * limit)]
     async with Simulator(config) as simulator:
         source = sendgrid_source(simulator, max_rate_limit_wait=5.0)
@@ -62,9 +66,8 @@ async def test_a_far_reset_costs_one_capped_wait_not_one_per_request() -> None:
     """A 429 whose reset is an hour away waits the cap once; fresh windows rule after it."""
     target = SendGridAutomation(uuid_for(1), group_by_step=True, page_size=1)
     config = SimulatorConfig(
+        sendgrid=SendGridConfig(steps_per_automation=(3, 3), links_per_step=(4, 4)),
         behaviors={target.automation_id: Behavior.FAR_RESET_FIRST},
-        steps_per_automation=(3, 3),
-        links_per_step=(4, 4),
     )
     async with Simulator(config) as simulator:
         source = sendgrid_source(simulator, max_rate_limit_wait=1.0)
@@ -118,7 +121,8 @@ async def test_every_nesting_of_the_facade_finishes_at_concurrency_one(
 ) -> None:
     """A call inside another's loop gets slots: none is held across a yield or a queue."""
     config = SimulatorConfig(
-        paubox_send_ids=(uuid_for(1), uuid_for(2)), automation_ids=(), single_send_ids=()
+        paubox=PauboxConfig(send_ids=(uuid_for(1), uuid_for(2))),
+        sendgrid=SendGridConfig(automation_ids=(), single_send_ids=()),
     )
     async with Simulator(config) as simulator:
         async with LinkStats(
@@ -128,7 +132,7 @@ async def test_every_nesting_of_the_facade_finishes_at_concurrency_one(
                 seen = await nested(outer, inner)(stats)
             assert simulator.log.max_in_flight == 1
 
-    listed = [PauboxSend(send_id) for send_id in config.paubox_send_ids or ()]
+    listed = [PauboxSend(send_id) for send_id in config.paubox.send_ids or ()]
 
     def fetched(targets: list[Any]) -> Any:
         if inner == "discover":

@@ -83,7 +83,7 @@ async def test_a_next_link_that_repeats_a_page_ends_the_target() -> None:
 
 async def test_the_key_travels_only_in_the_authorization_header(simulator: Simulator) -> None:
     """Not in the path, not in the query, only in the header the provider documents."""
-    key = simulator.config.sendgrid_api_key
+    key = simulator.config.sendgrid.api_key
     async with sendgrid_source(simulator) as source:
         [click async for click in source.clicks(AUTOMATION)]
 
@@ -120,7 +120,7 @@ async def test_the_key_is_in_no_repr_str_log_or_error(
                 result = await stats.collect(targets)
                 texts = [repr(paubox), str(paubox), repr(sendgrid), repr(stats), repr(result)]
 
-    keys = (config.paubox_api_key, config.sendgrid_api_key)
+    keys = (config.paubox.api_key, config.sendgrid.api_key)
     assert {type(error) for error in result.errors.values()} >= {PaginationError, TransportError}
     for error in result.errors.values():
         assert isinstance(error, LinkStatsError)

@@ -240,7 +240,10 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
             name, type=float, default=0.0, metavar="SHARE", help=f"share of requests {what}"
         )
     simulator_parser.add_argument(
-        "--rate-limit", type=_positive, metavar="N", help="requests allowed per second"
+        "--rate-limit",
+        type=_positive,
+        metavar="N",
+        help="requests each provider allows per second and API key",
     )
     simulator_parser.add_argument(
         "--behavior",

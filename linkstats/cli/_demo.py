@@ -11,7 +11,7 @@ from rich.console import Console
 
 from .. import LinkStats, LinkStatsSource, ProviderInfo
 from ..reports import Totals, normalize_url
-from ..testing import Faults, RateLimit, Simulator, SimulatorConfig
+from ..testing import Faults, RateLimit, SendGridConfig, Simulator, SimulatorConfig
 from . import EXIT_OK, EXIT_SOME_FAILED
 from ._output import print_table
 from ._run import fetch, report_failures
@@ -22,7 +22,7 @@ TOP_LINKS = 15
 CONFIG = SimulatorConfig(
     seed=2024,
     faults=Faults(latency=0.005, server_error_rate=0.03, drop_rate=0.01),
-    rate_limit=RateLimit(limit=50, window=1.0),
+    sendgrid=SendGridConfig(rate_limit=RateLimit(limit=50, window=1.0)),
 )
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ..testing import Faults, RateLimit, Simulator, SimulatorConfig
+from ..testing import (
+    Faults,
+    PauboxConfig,
+    RateLimit,
+    SendGridConfig,
+    Simulator,
+    SimulatorConfig,
+)
 from . import EXIT_OK, UsageError
 
 
@@ -13,6 +20,7 @@ async def simulator(arguments: argparse.Namespace) -> int:
     """Serve until interrupted, after saying where, with the variables of each registered
     provider it serves."""
     try:
+        rate_limit = None if arguments.rate_limit is None else RateLimit(limit=arguments.rate_limit)
         config = SimulatorConfig(
             seed=arguments.seed,
             faults=Faults(
@@ -21,9 +29,11 @@ async def simulator(arguments: argparse.Namespace) -> int:
                 drop_rate=arguments.drop_rate,
                 malformed_rate=arguments.malformed_rate,
             ),
-            rate_limit=None
-            if arguments.rate_limit is None
-            else RateLimit(limit=arguments.rate_limit),
+            # One budget per provider and key; SendGrid keeps its generous one when none is given.
+            paubox=PauboxConfig(rate_limit=rate_limit),
+            sendgrid=SendGridConfig()
+            if rate_limit is None
+            else SendGridConfig(rate_limit=rate_limit),
             behaviors=dict(arguments.behavior),
         )
     except (TypeError, ValueError) as error:

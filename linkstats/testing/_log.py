@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -14,10 +14,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from multidict import CIMultiDictProxy
 
-__all__ = ["RequestRecord", "SimulatedProvider", "SimulatorLog"]
-
-SimulatedProvider = Literal["paubox", "sendgrid"]
-"""The providers the simulator plays, as its request log names them."""
+__all__ = ["RequestRecord", "SimulatorLog"]
 
 
 @attrs.define
@@ -28,7 +25,8 @@ class RequestRecord:
     path: str
     query: tuple[tuple[str, str], ...]
     headers: CIMultiDictProxy[str]
-    provider: SimulatedProvider | None
+    #: The provider whose API the path belongs to, by its name (``"sendgrid"``), if any.
+    provider: str | None
     received_at: float
     #: The provider's Unix time on arrival, by the simulator's (possibly offset) clock.
     provider_time: float = 0.0
@@ -69,7 +67,7 @@ class SimulatorLog:
             await self._change.wait()
 
     def arrived(
-        self, request: web.BaseRequest, provider: SimulatedProvider | None, provider_time: float
+        self, request: web.BaseRequest, provider: str | None, provider_time: float
     ) -> RequestRecord:
         """Record a request as it arrives and count it in flight."""
         record = RequestRecord(

@@ -1,4 +1,4 @@
-"""`Simulator`: the simulator app served on loopback for the length of an `async with` block."""
+"""`make_app` and `Simulator`: every simulated provider on one origin."""
 
 from __future__ import annotations
 
@@ -7,17 +7,25 @@ from typing import TYPE_CHECKING, Self
 from aiohttp import web
 from yarl import URL
 
-from ._app import SIMULATOR_STATE, make_app
 from ._config import SimulatorConfig
+from ._core import SIMULATOR_STATE, build_app
+from .paubox import PauboxSimulation
+from .sendgrid import SendGridSimulation
 
 if TYPE_CHECKING:
     from ._log import SimulatorLog
 
-__all__ = ["Simulator"]
+__all__ = ["Simulator", "make_app"]
 
 # Connections waiting to be accepted. aiohttp's default of 128 makes the 129th of a burst of
 # clients wait a second for a SYN retransmission, which would make the simulator the bottleneck.
 _BACKLOG = 4096
+
+
+def make_app(config: SimulatorConfig | None = None) -> web.Application:
+    """Build the simulator application; its state is at `app[SIMULATOR_STATE]`."""
+    config = config or SimulatorConfig()
+    return build_app(config, (PauboxSimulation(config), SendGridSimulation(config)))
 
 
 class Simulator:
@@ -66,14 +74,10 @@ class Simulator:
         Base URLs and the demo credentials of each provider served, by the names the
         providers read them from.
         """
-        config = self.config
-        return {
-            "PAUBOX_BASE_URL": str(self.paubox_base_url),
-            "PAUBOX_USERNAME": config.paubox_username,
-            "PAUBOX_API_KEY": config.paubox_api_key,
-            "SENDGRID_BASE_URL": str(self.sendgrid_base_url),
-            "SENDGRID_API_KEY": config.sendgrid_api_key,
-        }
+        served: dict[str, str] = {}
+        for simulation in self._app[SIMULATOR_STATE].simulations:
+            served.update(simulation.environment(self.url))
+        return served
 
     async def __aenter__(self) -> Self:
         if self._runner is not None:
