@@ -291,9 +291,9 @@ def json_response(status: int, payload: object) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(payload), content_type="application/json")
 
 
-def error_id(config: SharedConfig, request: web.Request, status: int) -> str:
+def error_id(seed: int, request: web.Request, status: int) -> str:
     """An error id, stable for one request so tests can compare bodies."""
-    return digest(config.seed, "error", status, request.raw_path).hex()
+    return digest(seed, "error", status, request.raw_path).hex()
 
 
 def own_origin(request: web.Request) -> URL:

@@ -802,7 +802,7 @@ class SendGridSimulation(ProviderSimulation):
     def __init__(self, config: _Configured) -> None:
         self.config = config.sendgrid
         self.rate_limit = self.config.rate_limit
-        self._seeded = config
+        self._seed = config.seed
         self._shape = _Shape.of(config)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -828,9 +828,7 @@ class SendGridSimulation(ProviderSimulation):
         return {"SENDGRID_BASE_URL": str(origin), "SENDGRID_API_KEY": self.config.api_key}
 
     def error(self, request: web.Request, status: int) -> web.Response:
-        return _error_body(
-            status, REASONS[status], error_id=error_id(self._seeded, request, status)
-        )
+        return _error_body(status, REASONS[status], error_id=error_id(self._seed, request, status))
 
     def invalid(self, request: web.Request, invalid: Invalid) -> web.Response:
         return _error_body(
@@ -838,7 +836,7 @@ class SendGridSimulation(ProviderSimulation):
             invalid.message,
             field=invalid.field,
             help_={"expected": invalid.expected},
-            error_id=error_id(self._seeded, request, invalid.status),
+            error_id=error_id(self._seed, request, invalid.status),
         )
 
     def too_many_requests(self) -> web.Response:
