@@ -1,9 +1,10 @@
 """linkstats side by side with the floor and with what users run today, on one simulator.
 
-Each workload runs its contenders on the same pages, in alternating rounds, and reports the
-median with the spread; the simulator runs in its own process on loopback (the rate-limit
-workload reads the simulator's request log, so it runs the simulator in this process). The
-last table holds every goal with PASS or FAIL.
+The simulator runs in a process of its own on loopback; the clients run in this one, side by
+side, in paired rounds: every round runs each contender once, in an order that rotates from
+round to round, and each contender's wall and CPU time are compared with the floor's in the
+same round. The tables give the median ratio with its spread (lowest to highest round), and
+the client's CPU per page and per record. The last table holds every goal with PASS or FAIL.
 
     python benchmarks/run.py                  # print the tables
     python benchmarks/run.py --write benchmarks/RESULTS.md   # also update RESULTS.md
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import platform
@@ -21,21 +23,30 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import attrs
 import orjson
-from contenders import CONTENDERS, automations, linkstats_collect
+from contenders import (
+    FLOOR,
+    WORKLOADS,
+    Contender,
+    Workload,
+    contenders,
+    floor_sendgrid,
+    linkstats_collect,
+)
 from rich.console import Console
 from rich.table import Table
 from servers import serving
-from yarl import URL
 
 from linkstats.testing import (
     Faults,
+    PauboxConfig,
     RateLimit,
     SendGridConfig,
     Simulator,
@@ -43,7 +54,6 @@ from linkstats.testing import (
 )
 
 HERE = Path(__file__).parent
-FLOOR = "bare aiohttp (floor)"
 console = Console(highlight=False)
 
 
@@ -63,94 +73,119 @@ class Sample:
     wall: float
     cpu: float
     records: int
+    pages: int
 
 
-def sample(name: str, origin: URL, kind: str, count: int, concurrency: int, passes: int) -> Sample:
-    """One contender's seconds per fetch, timed in a fresh process (see contenders.py)."""
-    finished = subprocess.run(
-        [sys.executable, HERE / "contenders.py", name, str(origin), kind, str(count),
-         str(concurrency), str(passes)],
-        capture_output=True, check=True, text=True,
-    )  # fmt: skip
-    return Sample(**orjson.loads(finished.stdout))
-
-
-def alternate(
-    names: Sequence[str],
-    origin: URL,
-    kind: str,
-    count: int,
+def paired(
+    server: Mapping[str, Any],
+    contestants: Mapping[str, Contender],
+    targets: Sequence[Any],
     *,
     concurrency: int,
     rounds: int,
-    passes: Callable[[str], int] = lambda name: 1,
 ) -> dict[str, list[Sample]]:
-    """``rounds`` rounds, each starting with the next contender."""
+    """``rounds`` paired rounds after one untimed warm-up, each starting one contender later."""
+    names = list(contestants)
     samples: dict[str, list[Sample]] = {name: [] for name in names}
-    for round_number in range(rounds):
-        shift = round_number % len(names)
-        for name in [*names[shift:], *names[:shift]]:
-            samples[name].append(sample(name, origin, kind, count, concurrency, passes(name)))
+
+    async def run(origin: Any) -> None:
+        for name in names:
+            await contestants[name](origin, targets, concurrency)
+        for round_number in range(rounds):
+            shift = round_number % len(names)
+            for name in [*names[shift:], *names[:shift]]:
+                # What the last contender kept is gone before the next one starts.
+                gc.collect()
+                wall, cpu = time.perf_counter(), time.process_time()
+                tally = await contestants[name](origin, targets, concurrency)
+                samples[name].append(
+                    Sample(
+                        time.perf_counter() - wall,
+                        time.process_time() - cpu,
+                        tally.records,
+                        tally.pages,
+                    )
+                )
+
+    with serving(**server) as origin:
+        asyncio.run(run(origin))
     for name in names:
-        assert len({s.records for s in samples[name]}) == 1, name
+        assert len({(s.records, s.pages) for s in samples[name]}) == 1, name
     return samples
 
 
-def median(samples: Sequence[Sample], field: str) -> float:
-    values: list[float] = [getattr(s, field) for s in samples]
-    return statistics.median(values)
+def ratios(ours: Sequence[Sample], floor: Sequence[Sample], field: str) -> list[float]:
+    """Per round, the floor's figure over ours (wall) or ours over the floor's (cpu)."""
+    if field == "wall":
+        return [f.wall / o.wall for o, f in zip(ours, floor, strict=True)]
+    return [o.cpu / f.cpu for o, f in zip(ours, floor, strict=True)]
 
 
-def spread(samples: Sequence[Sample]) -> str:
-    return f"{min(s.wall for s in samples):.3f}-{max(s.wall for s in samples):.3f}"
+def summarize(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def throughput(rounds: int) -> list[Goal]:
-    """Latency 0, 600 automations (about 1,000 pages), 32 at a time, every contender."""
-    with serving(seed=1) as origin:
-        samples = alternate(
-            list(CONTENDERS),
-            origin,
-            "paged",
-            600,
-            concurrency=32,
-            rounds=rounds,
-            # The two slow ones take long enough per fetch to time a single one.
-            passes=lambda name: 1 if name in ("official sendgrid", "httpx loop") else 3,
-        )
-    floor = median(samples[FLOOR], "wall")
-    table = Table(title="Throughput: 600 SendGrid automations, latency 0, concurrency 32")
-    for column in ("contender", "median s", "spread s", "records/s", "CPU µs/record", "vs floor"):
+def throughput_table(title: str, samples: Mapping[str, list[Sample]]) -> Table:
+    table = Table(title=title)
+    columns = (
+        "contender", "wall s", "throughput / floor", "CPU / floor's", "CPU µs/page",
+        "CPU µs/record",
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "contender" else "right")
+    floor = samples[FLOOR]
     for name, runs in samples.items():
-        wall, records = median(runs, "wall"), runs[0].records
+        first = runs[0]
+        cpu = statistics.median(s.cpu for s in runs)
         table.add_row(
             name,
-            f"{wall:.3f}",
-            spread(runs),
-            f"{records / wall:,.0f}",
-            f"{median(runs, 'cpu') / records * 1e6:.2f}",
-            f"{floor / wall:.2f}",
+            f"{statistics.median(s.wall for s in runs):.3f}",
+            summarize(ratios(runs, floor, "wall")),
+            summarize(ratios(runs, floor, "cpu")),
+            f"{cpu / first.pages * 1e6:.0f}",
+            f"{cpu / first.records * 1e6:.2f}",
         )
-    console.print(table)
-    ratio = floor / median(samples["linkstats collect"], "wall")
-    streaming = floor / median(samples["linkstats clicks"], "wall")
+    return table
+
+
+def throughput(workload: Workload, rounds: int, goal: float | None) -> list[Goal]:
+    """The floor, collect() and clicks() on one workload at latency 0, concurrency 32."""
+    samples = paired(
+        workload.server, contenders(workload), workload.targets(), concurrency=32, rounds=rounds
+    )
+    floor = samples[FLOOR][0]
+    title = (
+        f"Throughput, {workload.name}: {len(workload.targets())} targets, {floor.pages:,} pages, "
+        f"{floor.records / floor.pages:.1f} records a page; latency 0, concurrency 32, "
+        f"{rounds} paired rounds"
+    )
+    console.print(throughput_table(title, samples))
+    if goal is None:
+        return []
     return [
         Goal(
-            "latency 0, 600 automations, C=32",
-            "collect throughput / floor",
-            f"{ratio:.2f}",
-            ">= 0.90",
-            ratio >= 0.90,
-        ),
-        Goal(
-            "latency 0, 600 automations, C=32",
-            "clicks() throughput / floor",
-            f"{streaming:.2f}",
-            ">= 0.90",
-            streaming >= 0.90,
-        ),
+            f"{workload.name}, C=32",
+            f"{name.removeprefix('linkstats ')}() throughput / floor",
+            summarize(ratios(samples[name], samples[FLOOR], "wall")),
+            f">= {goal:.2f}",
+            statistics.median(ratios(samples[name], samples[FLOOR], "wall")) >= goal,
+        )
+        for name in ("linkstats collect", "linkstats clicks")
     ]
+
+
+def today(rounds: int) -> list[Goal]:
+    """What users run today beside the floor and linkstats, on fewer targets."""
+    workload = WORKLOADS["sendgrid-25"]
+    samples = paired(
+        workload.server,
+        contenders(workload, today=True),
+        workload.targets(200),
+        concurrency=32,
+        rounds=rounds,
+    )
+    console.print(throughput_table(f"Today's tools, {workload.name}: 200 targets", samples))
+    return []
 
 
 def latency(rounds: int) -> list[Goal]:
@@ -159,37 +194,37 @@ def latency(rounds: int) -> list[Goal]:
     table = Table(title="Latency 50 ms: wall seconds, and against NxL/C")
     for column in ("C", "N", "NxL/C", "linkstats", "floor", "linkstats / floor"):
         table.add_column(column, justify="right")
-    with serving(seed=1, faults=Faults(latency=0.05)) as origin:
-        for concurrency in (1, 10, 50, 200):
-            count = 20 * concurrency
-            samples = alternate(
-                ["linkstats collect", FLOOR],
-                origin,
-                "single",
-                count,
-                concurrency=concurrency,
-                rounds=rounds,
+    workload = WORKLOADS["sendgrid-single"]
+    for concurrency in (1, 10, 50, 200):
+        count = 20 * concurrency
+        samples = paired(
+            {**workload.server, "faults": Faults(latency=0.05)},
+            {FLOOR: floor_sendgrid, "linkstats": linkstats_collect(workload)},
+            workload.targets(count),
+            concurrency=concurrency,
+            rounds=rounds,
+        )
+        ideal = count * 0.05 / concurrency
+        ours = statistics.median(s.wall for s in samples["linkstats"])
+        floor = statistics.median(s.wall for s in samples[FLOOR])
+        slower = [1 / ratio for ratio in ratios(samples["linkstats"], samples[FLOOR], "wall")]
+        table.add_row(
+            str(concurrency),
+            str(count),
+            f"{ideal:.2f}",
+            f"{ours:.3f} ({ours / ideal:.2f}x)",
+            f"{floor:.3f} ({floor / ideal:.2f}x)",
+            summarize(slower),
+        )
+        goals.append(
+            Goal(
+                f"latency 50 ms, C={concurrency}",
+                "wall / floor's wall",
+                summarize(slower),
+                "<= 1.05",
+                statistics.median(slower) <= 1.05,
             )
-            ideal = count * 0.05 / concurrency
-            ours = median(samples["linkstats collect"], "wall")
-            floor = median(samples[FLOOR], "wall")
-            table.add_row(
-                str(concurrency),
-                str(count),
-                f"{ideal:.2f}",
-                f"{ours:.3f} ({ours / ideal:.2f}x)",
-                f"{floor:.3f} ({floor / ideal:.2f}x)",
-                f"{ours / floor:.3f}",
-            )
-            goals.append(
-                Goal(
-                    f"latency 50 ms, C={concurrency}",
-                    "wall / floor's wall",
-                    f"{ours / floor:.3f}",
-                    "<= 1.05",
-                    ours / floor <= 1.05,
-                )
-            )
+        )
     console.print(table)
     return goals
 
@@ -197,7 +232,8 @@ def latency(rounds: int) -> list[Goal]:
 def rate_limited() -> list[Goal]:
     """60 requests a second allowed: how much of it is used, and how many 429s it costs."""
     limit, requests = 60, 360
-    targets = automations("single", requests)
+    workload = WORKLOADS["sendgrid-single"]
+    targets = workload.targets(requests)
     config = SimulatorConfig(
         sendgrid=SendGridConfig(rate_limit=RateLimit(limit=limit, window=1.0)), seed=1
     )
@@ -206,7 +242,7 @@ def rate_limited() -> list[Goal]:
         async with Simulator(config) as simulator:
             to_wall = time.time() - time.monotonic()
             started = time.perf_counter()
-            await linkstats_collect(simulator.url, targets, 32)
+            await linkstats_collect(workload)(simulator.url, targets, 32)
             elapsed = time.perf_counter() - started
             log = [(r.received_at + to_wall, r.status) for r in simulator.log.requests]
         return elapsed, log
@@ -241,20 +277,27 @@ def rate_limited() -> list[Goal]:
     ]
 
 
-def parse(rounds: int) -> list[Goal]:
-    """One Paubox send of 60,000 rows, in a fresh process (see parse_body.py)."""
-    finished = subprocess.run(
-        [sys.executable, HERE / "parse_body.py", str(max(rounds, 5))],
-        capture_output=True,
-        check=True,
-        text=True,
-    )
+def big_send(rounds: int) -> list[Goal]:
+    """One Paubox send of 60,000 rows, parsed in a fresh process (see big_send.py)."""
+    server = {
+        "seed": 1,
+        "paubox": PauboxConfig(deliveries_per_send=(10_000, 10_000), links_per_email=(6, 6)),
+    }
+    with serving(**server) as origin:
+        finished = subprocess.run(
+            [sys.executable, HERE / "big_send.py", str(origin), str(max(rounds, 5))],
+            capture_output=True,
+            check=True,
+            text=True,
+        )
     report = orjson.loads(finished.stdout)
     ours, result = report["linkstats"], statistics.median(report["linkstats"])
+    stall = max(report["stalls"])
     console.print(
         f"Paubox body of 60,000 rows ({report['bytes'] / 1e6:.1f} MB): linkstats median "
         f"{result:.3f} s ({min(ours):.3f}-{max(ours):.3f}); orjson + tuples "
-        f"{statistics.median(report['floor']):.3f} s"
+        f"{statistics.median(report['floor']):.3f} s; longest event-loop stall while fetching "
+        f"it {stall * 1000:.0f} ms ({', '.join(f'{s * 1000:.0f}' for s in report['stalls'])})"
     )
     return [
         Goal(
@@ -270,7 +313,8 @@ def parse(rounds: int) -> list[Goal]:
 def memory() -> list[Goal]:
     """1,000,000 and 2,000,000 records streamed through clicks(), each in a fresh process."""
     peaks = {}
-    with serving(seed=1, steps_per_automation=(4, 4), links_per_step=(50, 50)) as origin:
+    server = SendGridConfig(steps_per_automation=(4, 4), links_per_step=(50, 50))
+    with serving(seed=1, sendgrid=server) as origin:
         # About 150 rows an automation: a million records, then two.
         for automations_count in (6_700, 13_400):
             finished = subprocess.run(
@@ -307,20 +351,29 @@ def memory() -> list[Goal]:
 
 def cpu_per_request(rounds: int) -> list[Goal]:
     """Client CPU per request with 10 and with 100 requests in flight (10 ms latency)."""
-    requests = 1_000
-    per_request = {}
-    with serving(seed=1, faults=Faults(latency=0.01)) as origin:
-        samples: dict[int, list[Sample]] = {10: [], 100: []}
-        for round_number in range(rounds):
-            for concurrency in (10, 100) if round_number % 2 == 0 else (100, 10):
-                samples[concurrency].append(
-                    sample("linkstats collect", origin, "single", requests, concurrency, 1)
-                )
-        for concurrency, runs in samples.items():
-            per_request[concurrency] = median(runs, "cpu") / requests * 1e6
-    ratio = per_request[100] / per_request[10]
+    workload = WORKLOADS["sendgrid-single"]
+    collect = linkstats_collect(workload)
+
+    def at(concurrency: int) -> Contender:
+        return lambda origin, targets, _: collect(origin, targets, concurrency)
+
+    samples = paired(
+        {**workload.server, "faults": Faults(latency=0.01)},
+        {"C=10": at(10), "C=100": at(100)},
+        workload.targets(1_000),
+        concurrency=0,
+        rounds=rounds,
+    )
+    per_request = {
+        name: statistics.median(s.cpu / s.pages for s in runs) * 1e6
+        for name, runs in samples.items()
+    }
+    ratio = statistics.median(
+        high.cpu / low.cpu for low, high in zip(samples["C=10"], samples["C=100"], strict=True)
+    )
     console.print(
-        f"CPU per request: {per_request[10]:.0f} µs at C=10, {per_request[100]:.0f} µs at C=100"
+        f"CPU per request: {per_request['C=10']:.0f} µs at C=10, "
+        f"{per_request['C=100']:.0f} µs at C=100"
     )
     return [
         Goal(
@@ -397,17 +450,21 @@ def write_results(path: Path, goals: Sequence[Goal], output: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (7)")
+    parser.add_argument("--rounds", type=int, default=9, help="paired rounds (9)")
     parser.add_argument("--write", type=Path, metavar="RESULTS.md", help="update this file")
     arguments = parser.parse_args()
     console.record = True
+    rounds = arguments.rounds
     goals = [
-        *throughput(arguments.rounds),
-        *latency(max(3, arguments.rounds - 2)),
+        *throughput(WORKLOADS["sendgrid-25"], rounds, 0.90),
+        *throughput(WORKLOADS["sendgrid-50"], rounds, None),
+        *throughput(WORKLOADS["paubox-100"], rounds, 0.75),
+        *today(2),
+        *latency(max(3, rounds // 3)),
         *rate_limited(),
-        *parse(arguments.rounds),
+        *big_send(rounds),
         *memory(),
-        *cpu_per_request(arguments.rounds),
+        *cpu_per_request(max(3, rounds // 3)),
     ]
     console.print(summary(goals))
     if arguments.write:

@@ -7,13 +7,10 @@ every provider wants the same way, built once at import.
 from __future__ import annotations
 
 import functools
-import gc
 import reprlib
-import threading
 import types
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -157,29 +154,11 @@ def read_url(text: str | None) -> URL:
     return url.with_host(host) if host is not None and not host.isascii() else url
 
 
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
+def check_url(text: str) -> None:
+    """Refuse URL text ``read_url`` would refuse, so that every record's ``url`` can be built.
 
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while a body is turned into records.
-
-    A large body becomes hundreds of thousands of small acyclic objects, and the collector
-    would otherwise walk the growing heap again and again (2-3 times the parse time).
-    Pauses nest and may overlap across threads; the last one out restores the old state.
+    The common forms (ASCII, one colon, no IPv6 literal) cannot fail and cost a few string
+    scans; the rest (ports, userinfo, brackets, non-ASCII hosts) are parsed now, and cached.
     """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+    if not (text.isascii() and text.count(":") == 1 and "[" not in text and "]" not in text):
+        read_url(text)

@@ -28,7 +28,6 @@ from yarl import URL
 from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseFormatError
 from ._http import PageRequest, Response, page_key, read_error_body, same_origin, validate_base_url
 from ._models import Campaign, LinkClick
-from ._parsing import gc_paused
 from ._policy import RetryPolicy
 from ._transport import Transport, TransportStats
 from ._validation import integer_in_range, positive_number_or_none
@@ -49,8 +48,6 @@ ItemT = TypeVar("ItemT")
 # Bodies above this size are parsed in a worker thread so the event loop keeps serving
 # other requests meanwhile; below it the hand-off costs more than it saves.
 _THREAD_PARSE_BYTES = 1 << 20
-# Bodies above this size make enough objects for the garbage collector's passes to matter.
-_GC_PAUSE_BYTES = 1 << 16
 
 # What decoding a body of the wrong shape raises. Anything else out of a parser (an
 # AttributeError on a typo, say) is a fault in the parser and surfaces as itself.
@@ -331,10 +328,7 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
 
     def _decode(self, response: Response, parse: Callable[[Response], Page[ItemT]]) -> Page[ItemT]:
         try:
-            if len(response.body) < _GC_PAUSE_BYTES:
-                return parse(response)
-            with gc_paused():
-                return parse(response)
+            return parse(response)
         except ResponseFormatError:
             raise
         except _SHAPE_ERRORS as exc:

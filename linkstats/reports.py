@@ -40,7 +40,7 @@ __all__ = [
     "totals",
 ]
 
-RECORD_FIELDS: Final = tuple(field.name for field in attrs.fields(LinkClick))
+RECORD_FIELDS: Final = LinkClick._fields
 """The columns of a record, in order: what ``to_dict`` returns."""
 
 GROUPINGS: Final = {"url": "url", "source": "source_id", "provider": "provider", "step": "step_id"}
@@ -121,7 +121,7 @@ def _is_tracking(parameter: str) -> bool:
 
 def to_dict(click: LinkClick) -> dict[str, Any]:
     """A record as plain values (``url`` a string, ``provider`` its name), for pandas or polars."""
-    row = attrs.asdict(click, recurse=False)
+    row = click._asdict()
     row["provider"] = str(click.provider)
     row["url"] = str(click.url)
     return row

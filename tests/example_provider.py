@@ -119,7 +119,7 @@ class MailchimpSource(HTTPSource[MailchimpCampaign]):
             LinkClick(
                 provider=NAME,
                 source_id=target.campaign_id,
-                url=URL(row["url"], encoded=True),
+                url=row["url"],
                 clicks=row["total_clicks"],
                 link_id=row["id"],
             )

@@ -940,3 +940,21 @@ async def test_the_request_log_keeps_only_the_latest_requests() -> None:
 
     assert sim.log.count() == 3
     assert [dict(record.query)["page_size"] for record in sim.log.requests] == ["3", "4", "5"]
+
+
+def test_distinct_urls_differ_from_campaign_to_campaign_and_place_to_place() -> None:
+    """An `lsid` tag on each http(s) link; off, the same pool URLs as ever."""
+    plain = SimulatorConfig()
+    distinct = SimulatorConfig(distinct_urls=True)
+    first, second = sendgrid_automation_ids(distinct)[:2]
+
+    def urls(config: SimulatorConfig, automation_id: str) -> list[str]:
+        rows = sendgrid_automation_links(config, automation_id, group_by_step=True)
+        return [row["url"] for row in rows]
+
+    tagged = urls(distinct, first)
+    assert [url.split("lsid=")[0].rstrip("?&") for url in tagged if "lsid=" in url] == [
+        url.split("#")[0] for url in urls(plain, first) if url.startswith("http")
+    ]
+    assert all(f"lsid={first[:8]}." in url for url in tagged if url.startswith("http"))
+    assert not set(tagged) & set(urls(distinct, second))

@@ -29,11 +29,11 @@ from .._errors import ErrorDetails, ProviderMessage
 from .._http import PageRequest, Response, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
+    check_url,
     make_converter,
     optional_integer,
     optional_string,
     positive_count,
-    read_url,
     string,
     structurer,
 )
@@ -97,29 +97,101 @@ class SendGridSingleSend:
     page_size: int = attrs.field(default=MAX_PAGE_SIZE, kw_only=True, validator=_page_size)
 
 
-# The wire format: attrs classes mirroring the JSON. Plain (not frozen) classes, as they live
-# only between decoding and mapping.
+# Link pages are parsed straight from the decoded JSON into records, one construction per row,
+# as rows are most of a response's work. The wire shapes, from the OpenAPI file:
+#
+#   AutmoationsLinkStatsResponse (sic) and SinglesendsLinkStatsResponse:
+#     {"results": [row, ...], "total_clicks": int, "_metadata": LinkTrackingMetadata}
+#   an automation row:  {"url": str, "clicks": int >= 1, "step_id": str, "url_location": int}
+#   a single send row:  {"url": str, "clicks": int >= 1, "ab_variation": str, "ab_phase": str,
+#                        "url_location": int}
+#   LinkTrackingMetadata: {"next": str, "prev": str, "self": str, "count": number}
+#
+# `url` and `clicks` are required; the rest may be missing or null. Listings, a page or two per
+# account, go through attrs wire classes and cattrs.
+
+_new_record = tuple.__new__
 
 
-@attrs.define
-class AutomationLink:
-    """One row of ``AutmoationsLinkStatsResponse.results``: a link's clicks (per step)."""
+def _results(payload: Any) -> list[Any]:
+    """The page's ``results`` list, its ``total_clicks`` and ``_metadata`` checked."""
+    if type(payload) is not dict:
+        raise _not_an_object(payload)
+    results = payload["results"]
+    if type(results) is not list:
+        raise TypeError(f"expected a list of results, got {type(results).__name__}")
+    optional_integer(payload.get("total_clicks"))
+    return results
 
-    url: str
-    clicks: int
-    step_id: str | None = None
-    url_location: int | None = None
+
+def _next_link(payload: dict[str, Any]) -> str | None:
+    metadata = _structure_metadata(payload.get("_metadata"))
+    return metadata.next if metadata else None
 
 
-@attrs.define
-class SingleSendLink:
-    """One row of ``SinglesendsLinkStatsResponse.results``: a link's clicks (per A/B split)."""
+def _not_an_object(value: Any) -> TypeError:
+    return TypeError(f"expected a JSON object, got {type(value).__name__}")
 
-    url: str
-    clicks: int
-    ab_variation: str | None = None
-    ab_phase: str | None = None
-    url_location: int | None = None
+
+def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
+    """Raise the error that names what is wrong with a row the quick check refused."""
+    string(url)
+    positive_count(count)
+    optional_integer(url_location)
+    for label in labels:
+        optional_string(label)
+
+
+def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
+    """Each automation link row of a decoded page as a ``LinkClick``."""
+    provider, new, record = NAME, _new_record, LinkClick
+    clicks = []
+    for row in _results(payload):
+        if type(row) is not dict:
+            raise _not_an_object(row)
+        url, count, step_id, url_location = (
+            row["url"], row["clicks"], row.get("step_id"), row.get("url_location")
+        )  # fmt: skip
+        if not (
+            type(url) is str
+            and type(count) is int
+            and count >= 1
+            and (step_id is None or type(step_id) is str)
+            and (url_location is None or type(url_location) is int)
+        ):
+            _check_row(url, count, url_location, step_id)
+        check_url(url)
+        clicks.append(
+            new(record, (provider, automation_id, url, count, None, None, None,
+                         step_id, url_location, None, None))
+        )  # fmt: skip
+    return clicks
+
+
+def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
+    """Each single send link row of a decoded page as a ``LinkClick``."""
+    provider, new, record = NAME, _new_record, LinkClick
+    clicks = []
+    for row in _results(payload):
+        if type(row) is not dict:
+            raise _not_an_object(row)
+        url, count, url_location = row["url"], row["clicks"], row.get("url_location")
+        variation, phase = row.get("ab_variation"), row.get("ab_phase")
+        if not (
+            type(url) is str
+            and type(count) is int
+            and count >= 1
+            and (variation is None or type(variation) is str)
+            and (phase is None or type(phase) is str)
+            and (url_location is None or type(url_location) is int)
+        ):
+            _check_row(url, count, url_location, variation, phase)
+        check_url(url)
+        clicks.append(
+            new(record, (provider, single_send_id, url, count, None, None, None, None,
+                         url_location, variation, phase))
+        )  # fmt: skip
+    return clicks
 
 
 @attrs.define
@@ -130,24 +202,6 @@ class LinkTrackingMetadata:
     prev: str | None = None
     self_url: str | None = None
     count: float | None = None
-
-
-@attrs.define
-class AutomationLinksResponse:
-    """``AutmoationsLinkStatsResponse`` (sic)."""
-
-    results: list[AutomationLink]
-    total_clicks: int | None = None
-    metadata: LinkTrackingMetadata | None = None
-
-
-@attrs.define
-class SingleSendLinksResponse:
-    """``SinglesendsLinkStatsResponse``."""
-
-    results: list[SingleSendLink]
-    total_clicks: int | None = None
-    metadata: LinkTrackingMetadata | None = None
 
 
 @attrs.define
@@ -185,47 +239,13 @@ class SingleSendsResponse:
     metadata: LinkTrackingMetadata | None = None
 
 
-def _structure_automation_link(value: Any, _: object) -> AutomationLink:
-    if type(value) is not dict:
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    get = value.get
-    return AutomationLink(
-        string(value["url"]),
-        positive_count(value["clicks"]),
-        optional_string(get("step_id")),
-        optional_integer(get("url_location")),
-    )
-
-
-def _structure_single_send_link(value: Any, _: object) -> SingleSendLink:
-    if type(value) is not dict:
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    get = value.get
-    return SingleSendLink(
-        string(value["url"]),
-        positive_count(value["clicks"]),
-        optional_string(get("ab_variation")),
-        optional_string(get("ab_phase")),
-        optional_integer(get("url_location")),
-    )
-
-
 def _converter() -> cattrs.Converter:
-    # Link rows come fifty to a page and are most of a response's work, so their hooks are
-    # written out: generated hooks build a keyword dict for every row.
     converter = make_converter()
-    converter.register_structure_hook(AutomationLink, _structure_automation_link)
-    converter.register_structure_hook(SingleSendLink, _structure_single_send_link)
     converter.register_structure_hook(
         LinkTrackingMetadata,
         make_dict_structure_fn(LinkTrackingMetadata, converter, self_url=override(rename="self")),
     )
-    for response in (
-        AutomationLinksResponse,
-        SingleSendLinksResponse,
-        AutomationsResponse,
-        SingleSendsResponse,
-    ):
+    for response in (AutomationsResponse, SingleSendsResponse):
         converter.register_structure_hook(
             response,
             make_dict_structure_fn(response, converter, metadata=override(rename="_metadata")),
@@ -234,62 +254,25 @@ def _converter() -> cattrs.Converter:
 
 
 _CONVERTER = _converter()
-_structure_automation_links = structurer(_CONVERTER, AutomationLinksResponse)
-_structure_single_send_links = structurer(_CONVERTER, SingleSendLinksResponse)
 _structure_automations = structurer(_CONVERTER, AutomationsResponse)
 _structure_single_sends = structurer(_CONVERTER, SingleSendsResponse)
+_metadata_hook = _CONVERTER.get_structure_hook(LinkTrackingMetadata | None)
 
 
-def _next_link(metadata: LinkTrackingMetadata | None) -> str | None:
-    return metadata.next if metadata else None
-
-
-def automation_clicks(automation_id: str, response: AutomationLinksResponse) -> list[LinkClick]:
-    """Map each automation link row to a ``LinkClick``."""
-    provider = NAME
-    return [
-        LinkClick(
-            provider,
-            automation_id,
-            read_url(row.url),
-            row.clicks,
-            None,
-            None,
-            None,
-            row.step_id,
-            row.url_location,
-        )
-        for row in response.results
-    ]
-
-
-def single_send_clicks(single_send_id: str, response: SingleSendLinksResponse) -> list[LinkClick]:
-    """Map each single send link row to a ``LinkClick``."""
-    provider = NAME
-    return [
-        LinkClick(
-            provider,
-            single_send_id,
-            read_url(row.url),
-            row.clicks,
-            url_location=row.url_location,
-            ab_variation=row.ab_variation,
-            ab_phase=row.ab_phase,
-        )
-        for row in response.results
-    ]
+def _structure_metadata(value: Any) -> LinkTrackingMetadata | None:
+    return _metadata_hook(value, LinkTrackingMetadata | None)  # type: ignore[no-any-return]
 
 
 def _automation_listing(response: Response) -> Page[tuple[SendGridAutomation, str | None]]:
     automations = _structure_automations(response.body)
     rows = [(SendGridAutomation(row.id), row.step_id) for row in automations.results]
-    return Page(rows, _next_link(automations.metadata))
+    return Page(rows, automations.metadata.next if automations.metadata else None)
 
 
 def _single_send_listing(response: Response) -> Page[SendGridSingleSend]:
     single_sends = _structure_single_sends(response.body)
     sends = [SendGridSingleSend(row.id) for row in single_sends.results]
-    return Page(sends, _next_link(single_sends.metadata))
+    return Page(sends, single_sends.metadata.next if single_sends.metadata else None)
 
 
 def parse_error_body(body: bytes) -> ErrorDetails:
@@ -360,13 +343,12 @@ class SendGridSource(HTTPSource[SendGridTarget]):
         return PageRequest(path.with_query(query))
 
     def parse_page(self, target: SendGridTarget, response: Response) -> Page[LinkClick]:
+        payload = orjson.loads(response.body)
         if isinstance(target, SendGridAutomation):
-            automation = _structure_automation_links(response.body)
-            clicks = automation_clicks(target.automation_id, automation)
-            return Page(clicks, _next_link(automation.metadata))
-        single_send = _structure_single_send_links(response.body)
-        clicks = single_send_clicks(target.single_send_id, single_send)
-        return Page(clicks, _next_link(single_send.metadata))
+            clicks = automation_clicks(target.automation_id, payload)
+        else:
+            clicks = single_send_clicks(target.single_send_id, payload)
+        return Page(clicks, _next_link(payload))
 
     def parse_error(self, response: Response) -> ErrorDetails:
         return parse_error_body(response.body)

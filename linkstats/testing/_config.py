@@ -61,6 +61,9 @@ class SimulatorConfig:
     # Seconds the providers' clock is ahead of the client's (negative: behind). Their Date
     # headers and rate-limit windows and resets all run on that clock.
     clock_offset: float = attrs.field(default=0.0, validator=v.instance_of((int, float)))
+    # Links that differ from campaign to campaign and place to place (an `lsid` query
+    # parameter on http(s) URLs), for benchmarks in which a URL cache must not hide parsing.
+    distinct_urls: bool = attrs.field(default=False, validator=v.instance_of(bool))
     # How many of the latest requests the log keeps (None: all); a long run stays bounded.
     log_limit: int | None = attrs.field(
         default=_LOG_LIMIT, validator=v.optional([v.instance_of(int), v.ge(1)])

@@ -71,12 +71,25 @@ def listed_ids(
     return tuple(resource_id.lower() for resource_id in configured)
 
 
-def on_the_wire(url: str, *, unicode_urls: bool) -> str:
+def on_the_wire(url: str, *, unicode_urls: bool, tag: str | None = None) -> str:
     """A pool URL as the providers' schemas (`format: uri`) have it: non-ASCII encoded,
-    unless raw ones are asked for; ASCII ones, templates included, verbatim."""
+    unless raw ones are asked for; ASCII ones, templates included, verbatim.
+
+    With a `tag`, an http(s) URL also carries it as an `lsid` query parameter, so that links
+    differ from campaign to campaign and place to place, as real tracked links do.
+    """
+    if tag is not None and url.startswith(("http://", "https://")):
+        address, hash_mark, fragment = url.partition("#")
+        separator = "&" if "?" in address else "?"
+        url = f"{address}{separator}lsid={tag}{hash_mark}{fragment}"
     if unicode_urls or url.isascii():
         return url
     return str(yarl.URL(url))
+
+
+def url_tag(distinct_urls: bool, resource_id: str, position: int) -> str | None:
+    """The tag of a link at `position` of a resource when URLs are to be distinct."""
+    return f"{resource_id[:8]}.{position}" if distinct_urls else None
 
 
 def iso(instant: datetime, zone: timezone, precision: str, *, utc_as_z: bool) -> str:

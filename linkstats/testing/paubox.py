@@ -49,7 +49,7 @@ from ._core import (
     Subject,
     json_response,
 )
-from ._draws import URL_POOL, iso, listed_ids, new_uuid, on_the_wire, rng
+from ._draws import URL_POOL, iso, listed_ids, new_uuid, on_the_wire, rng, url_tag
 from ._knobs import (
     Quirks,
     RateLimit,
@@ -162,6 +162,7 @@ class _Shape:
     unicode_urls: bool
     nulls: bool
     unknown_fields: bool
+    distinct_urls: bool
     # What the account lists, in listing order and lower case.
     send_ids: tuple[str, ...]
 
@@ -175,6 +176,7 @@ class _Shape:
             unicode_urls=config.quirks.unicode_urls,
             nulls=config.quirks.nulls,
             unknown_fields=config.quirks.unknown_fields,
+            distinct_urls=config.distinct_urls,
             send_ids=listed_ids(paubox.send_ids, config.seed, "paubox/sends", _DRAWN_SENDS),
         )
 
@@ -220,13 +222,20 @@ class _SendPlan:
     sent_at: datetime
 
 
-def _draw_plan(shape: _Shape, generator: random.Random) -> _SendPlan:
+def _draw_plan(shape: _Shape, send_id: str, generator: random.Random) -> _SendPlan:
     """The first draws of a send's generator: its outline, before any tracking link."""
     deliveries = generator.randint(*shape.deliveries_per_send)
     # Every email of a campaign comes from one template, so every delivery has the same links;
     # a URL may appear twice in it, as a logo and a button often share a target.
     drawn = generator.choices(URL_POOL, k=generator.randint(*shape.links_per_email))
-    template = tuple(on_the_wire(url, unicode_urls=shape.unicode_urls) for url in drawn)
+    template = tuple(
+        on_the_wire(
+            url,
+            unicode_urls=shape.unicode_urls,
+            tag=url_tag(shape.distinct_urls, send_id, position),
+        )
+        for position, url in enumerate(drawn)
+    )
     sent_at = _EPOCH + timedelta(seconds=generator.randrange(int(_YEAR.total_seconds())))
     return _SendPlan(deliveries, template, sent_at)
 
@@ -234,14 +243,14 @@ def _draw_plan(shape: _Shape, generator: random.Random) -> _SendPlan:
 @functools.lru_cache(maxsize=1024)
 def _send_plan(shape: _Shape, send_id: str) -> _SendPlan:
     """A send's outline alone, without drawing its (possibly many) tracking links."""
-    return _draw_plan(shape, rng(shape.seed, "paubox", send_id))
+    return _draw_plan(shape, send_id, rng(shape.seed, "paubox", send_id))
 
 
 @functools.lru_cache(maxsize=64)
 def _tracking_links(shape: _Shape, send_id: str) -> tuple[_TrackingLink, ...]:
     """Every tracking link of one send, in creation order."""
     generator = rng(shape.seed, "paubox", send_id)
-    plan = _draw_plan(shape, generator)
+    plan = _draw_plan(shape, send_id, generator)
     deliveries, template, sent_at = plan.deliveries, plan.template, plan.sent_at
     total = deliveries * len(template)
     # Quirky rows sit at drawn positions, so even a small send has each kind at least once.

@@ -54,7 +54,7 @@ from ._core import (
     json_response,
     own_origin,
 )
-from ._draws import URL_POOL, listed_ids, new_uuid, on_the_wire, rng
+from ._draws import URL_POOL, listed_ids, new_uuid, on_the_wire, rng, url_tag
 from ._knobs import (
     Behavior,
     Quirks,
@@ -142,6 +142,7 @@ class _Shape:
     variations_per_single_send: tuple[int, int]
     links_per_variation: tuple[int, int]
     unicode_urls: bool
+    distinct_urls: bool
     # What the account lists, in listing order and lower case.
     automation_ids: tuple[str, ...]
     single_send_ids: tuple[str, ...]
@@ -156,6 +157,7 @@ class _Shape:
             variations_per_single_send=sendgrid.variations_per_single_send,
             links_per_variation=sendgrid.links_per_variation,
             unicode_urls=config.quirks.unicode_urls,
+            distinct_urls=config.distinct_urls,
             automation_ids=listed_ids(
                 sendgrid.automation_ids, seed, "sendgrid/automations", _DRAWN_AUTOMATIONS
             ),
@@ -183,11 +185,15 @@ def _automation_steps(shape: _Shape, automation_id: str) -> tuple[_Step, ...]:
     """The steps of one automation with every link in each, clicked or not."""
     generator = rng(shape.seed, "sendgrid", automation_id)
     steps = []
-    for _ in range(generator.randint(*shape.steps_per_automation)):
+    for step in range(generator.randint(*shape.steps_per_automation)):
         step_id = new_uuid(generator)
         links = tuple(
             _StepLink(
-                url=on_the_wire(generator.choice(URL_POOL), unicode_urls=shape.unicode_urls),
+                url=on_the_wire(
+                    generator.choice(URL_POOL),
+                    unicode_urls=shape.unicode_urls,
+                    tag=url_tag(shape.distinct_urls, automation_id, 1000 * step + url_location),
+                ),
                 url_location=url_location,
                 clicks=0 if generator.random() < 0.25 else generator.randint(1, 40),
             )
@@ -315,9 +321,16 @@ def _single_send(shape: _Shape, single_send_id: str) -> _SingleSend:
     # An A/B test sends every variation to a sample, then the winner alone to the rest.
     winner = generator.choice(variations)
     cells: list[_LinkCell] = []
-    for variation in variations:
+    for index, variation in enumerate(variations):
         links = [
-            (on_the_wire(generator.choice(URL_POOL), unicode_urls=shape.unicode_urls), url_location)
+            (
+                on_the_wire(
+                    generator.choice(URL_POOL),
+                    unicode_urls=shape.unicode_urls,
+                    tag=url_tag(shape.distinct_urls, single_send_id, 1000 * index + url_location),
+                ),
+                url_location,
+            )
             for url_location in range(generator.randint(*shape.links_per_variation))
         ]
         phases: tuple[str, ...] = ("send",)

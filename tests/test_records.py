@@ -1,0 +1,96 @@
+"""`LinkClick`: a named tuple of plain values whose `url` is built from the text on demand."""
+
+from __future__ import annotations
+
+import gc
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from linkstats import LinkClick, PageRequest, PauboxSend, PauboxSource, Response
+from linkstats.reports import RECORD_FIELDS, to_dict
+
+SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
+
+
+@pytest.mark.parametrize(
+    ("given", "text", "url"),
+    [
+        (
+            "https://example.com/a?b=1",
+            "https://example.com/a?b=1",
+            URL("https://example.com/a?b=1"),
+        ),
+        (
+            "https://example.com/welcome?name={{first_name}}",
+            "https://example.com/welcome?name={{first_name}}",
+            URL("https://example.com/welcome?name={{first_name}}", encoded=True),
+        ),
+        (
+            "https://例え.jp/ページ",
+            "https://例え.jp/ページ",
+            URL("https://xn--r8jz45g.jp/ページ", encoded=True),
+        ),
+        ("mailto:help@example.com", "mailto:help@example.com", URL("mailto:help@example.com")),
+        ("", "", URL()),
+        (URL("https://example.com/x"), "https://example.com/x", URL("https://example.com/x")),
+    ],
+)
+def test_a_record_keeps_the_text_and_builds_the_url(given: Any, text: str, url: URL) -> None:
+    click = LinkClick("paubox", SEND_ID, given, 3)
+
+    assert (click.url_text, click.url) == (text, url)
+    assert click._asdict()["url"] == text
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        ("http://[::1", ValueError),
+        ("http://host:99999/", ValueError),
+        ("https://example.com:abc/", ValueError),
+        (42, TypeError),
+        (None, TypeError),
+    ],
+)
+def test_a_record_refuses_a_url_it_could_not_build(given: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        LinkClick("paubox", SEND_ID, given, 3)
+
+
+def test_records_are_immutable_hashable_tuples() -> None:
+    click = LinkClick("sendgrid", SEND_ID, "https://example.com/", 4, step_id="all")
+
+    assert click == LinkClick("sendgrid", SEND_ID, URL("https://example.com/"), 4, step_id="all")
+    assert len({click, click._replace(clicks=4)}) == 1
+    with pytest.raises(AttributeError):
+        click.clicks = 5  # type: ignore[misc]
+    moved = click._replace(url=URL("https://example.org/"))
+    assert (moved.url_text, moved.url) == ("https://example.org/", URL("https://example.org/"))
+    assert LinkClick._fields == RECORD_FIELDS
+    assert to_dict(click)["url"] == "https://example.com/"
+
+
+def test_parsed_records_hold_no_container_for_the_collector_to_walk() -> None:
+    """Each record is one object to the garbage collector, not a tree of them."""
+    body = (
+        b'{"data": [{"id": "l1", "type": "tracking_link", "attributes": {"target_url":'
+        b' "https://example.com/", "opened_at": "2024-05-01T10:15:30Z", "clicked": 2,'
+        b' "campaign_mailing_delivery_id": "d1"}}]}'
+    )
+    source = PauboxSource(username="demo", api_key="key")
+
+    response = Response(
+        PageRequest(URL("https://api.paubox.net/")),
+        200,
+        "OK",
+        CIMultiDictProxy(CIMultiDict()),
+        body,
+    )
+    (click,) = source.parse_page(PauboxSend(SEND_ID), response).items
+
+    assert not any(gc.is_tracked(value) for value in click)
+    assert click.opened_at == datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)
