@@ -135,12 +135,22 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
         if not (
             (link_id is None or type(link_id) is str)
             and (kind is None or type(kind) is str)
-            and (target_url is None or type(target_url) is str)
+            and (
+                target_url is None
+                # The common URL forms, which cannot fail to build (see check_url).
+                or (
+                    type(target_url) is str
+                    and target_url.isascii()
+                    and target_url.count(":") == 1
+                    and "[" not in target_url
+                    and "]" not in target_url
+                )
+            )
             and (delivery_id is None or type(delivery_id) is str)
         ):
             _check_strings(link_id, kind, target_url, delivery_id)
-        if target_url:
-            check_url(target_url)
+            if target_url:
+                check_url(target_url)
         if type(clicked) is not int or clicked < 0:
             clicked = optional_count(clicked) or 0
         clicks.append(
@@ -271,6 +281,8 @@ class PauboxSource(HTTPSource[PauboxSend]):
             )
         self.username = username
         self._account = self.base_url / username if username else self.base_url
+        self._tracking_links = self._account / "tracking_links"
+        self._unique_links = self._account / "analytics/tracking_links_by_unique_link"
 
     def __repr__(self) -> str:
         return f"PauboxSource(username={self.username!r}, base_url={str(self.base_url)!r})"
@@ -278,12 +290,10 @@ class PauboxSource(HTTPSource[PauboxSend]):
     def first_request(self, target: PauboxSend) -> PageRequest:
         if target.per_link_totals:
             return PageRequest(
-                (self._account / "analytics/tracking_links_by_unique_link").with_query(
-                    campaign_mailing_send_id=target.send_id
-                )
+                self._unique_links.with_query(campaign_mailing_send_id=target.send_id)
             )
         return PageRequest(
-            (self._account / "tracking_links").with_query(
+            self._tracking_links.with_query(
                 campaign_mailing_send_id=target.send_id,
                 order_by=target.order_by,
                 order=target.order,
