@@ -97,14 +97,14 @@ WORKLOADS = {
         Workload(
             "sendgrid-25",
             "sendgrid",
-            {**_VARIED, "sendgrid": SendGridConfig(steps_per_automation=(2, 4))},
+            {**_VARIED, "sendgrid": SendGridConfig(steps_per_automation=(4, 8))},
             automations(25),
             600,
         ),
         Workload(
             "sendgrid-50",
             "sendgrid",
-            {**_VARIED, "sendgrid": SendGridConfig(steps_per_automation=(3, 6))},
+            {**_VARIED, "sendgrid": SendGridConfig(steps_per_automation=(8, 12))},
             automations(50),
             600,
         ),

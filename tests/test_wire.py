@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Hashable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -427,3 +428,28 @@ async def test_a_negative_per_link_total_is_a_format_error(body_server: BodyServ
 
     assert type(error) is ResponseFormatError
     assert "at least 0" in str(error)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_large_paubox_body_gives_every_row_once(paubox: PauboxSource, nested: bool) -> None:
+    """Bodies over a megabyte are decoded in slices cut between rows; rows holding arrays of
+    objects of their own (where a cut could land inside a row) come out the same."""
+    extra: dict[str, Any] = {"relationships": [{"a": 1}, {"b": 2}] * 20} if nested else {}
+    rows = [
+        {
+            "id": f"link-{number}",
+            "type": "tracking_link",
+            "attributes": {"target_url": f"https://example.com/{number}", "clicked": number % 4},
+            **extra,
+        }
+        for number in range(12_000)
+    ]
+    body = orjson.dumps({"data": rows})
+    assert len(body) > 1 << 20
+
+    page = paubox.parse_page(PauboxSend(SEND_ID), ok(body))
+
+    assert page.items == [
+        LinkClick("paubox", SEND_ID, f"https://example.com/{number}", number % 4, f"link-{number}")
+        for number in range(12_000)
+    ]
