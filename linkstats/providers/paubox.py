@@ -12,8 +12,9 @@ Paubox's newer base (``MARKETING_BASE_URL``) does not.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from datetime import datetime
+from itertools import chain
 from operator import attrgetter
 from typing import Any, Final, Literal, Unpack
 
@@ -102,33 +103,34 @@ _SLICE_BYTES = 1 << 20
 _ROWS_START, _ROWS_END, _BETWEEN_ROWS = b'{"data":[', b"]}", b'},{"'
 
 
-def _load(body: bytes) -> Any:
-    """Decode a body; a large one of rows a slice at a time.
+def _row_slices(body: bytes) -> Iterator[list[Any]]:
+    """The body's ``data`` rows (none is no rows); a large body's a slice at a time.
 
     orjson holds the GIL while it decodes, so one 36 MB body would stall the event loop for
-    a quarter of a second even from a worker thread; between slices the loop gets its turn.
-    A slice starts at ``{"`` after ``},`` (which cannot occur inside a JSON string) and must
-    decode on its own: a cut inside a nested array leaves a slice that does not, and the
-    body is then decoded whole.
+    a quarter of a second even from a worker thread; between slices the loop gets its turn,
+    and each slice's dicts are gone before the next is decoded. A slice starts at ``{"``
+    after ``},`` (which cannot occur inside a JSON string) and must decode on its own: a cut
+    inside a nested array leaves a slice that does not, and the rest comes from the body
+    decoded whole.
     """
     if len(body) <= _SLICE_BYTES or not (body.startswith(_ROWS_START) and body.endswith(_ROWS_END)):
-        return orjson.loads(body)
-    rows: list[Any] = []
-    start, end = len(_ROWS_START), len(body) - len(_ROWS_END)
-    try:
-        while start < end:
-            cut = body.find(_BETWEEN_ROWS, start + _SLICE_BYTES, end)
-            stop = end if cut < 0 else cut + 1
-            rows += orjson.loads(b"[" + body[start:stop] + b"]")
-            start = stop + 1
-    except orjson.JSONDecodeError:
-        return orjson.loads(body)
-    return {"data": rows}
+        yield _rows_of(orjson.loads(body))
+        return
+    start, end, done = len(_ROWS_START), len(body) - len(_ROWS_END), 0
+    while start < end:
+        cut = body.find(_BETWEEN_ROWS, start + _SLICE_BYTES, end)
+        stop = end if cut < 0 else cut + 1
+        try:
+            rows = orjson.loads(b"[" + body[start:stop] + b"]")
+        except orjson.JSONDecodeError:
+            yield _rows_of(orjson.loads(body))[done:]
+            return
+        done += len(rows)
+        yield rows
+        start = stop + 1
 
 
-def _data(body: bytes) -> list[Any]:
-    """The body's ``data`` list (none is an empty one)."""
-    payload = _load(body)
+def _rows_of(payload: Any) -> list[Any]:
     if type(payload) is not dict:
         raise _not_an_object(payload)
     data = payload.get("data")
@@ -149,7 +151,7 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     """Each tracking link of a body as a ``LinkClick``; a missing ``clicked`` counts as 0."""
     provider, new, record, when = NAME, _new_record, LinkClick, timestamp
     clicks = []
-    for link in _data(body):
+    for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
             raise _not_an_object(link)
         link_id, kind, attributes = link.get("id"), link.get("type"), link.get("attributes")
@@ -194,7 +196,7 @@ def unique_link_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     """Each link's total as a ``LinkClick`` whose ``link_id`` is the link's ``html_id``."""
     provider, new, record = NAME, _new_record, LinkClick
     clicks = []
-    for link in _data(body):
+    for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
             raise _not_an_object(link)
         html_id, target_url = link.get("html_id"), link.get("target_url")
