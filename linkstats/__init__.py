@@ -40,6 +40,7 @@ from ._source import (
     SupportsPages,
 )
 from ._transport import TransportStats, request_slot
+from ._version import __version__ as __version__
 from .providers import Provider
 from .providers.paubox import PauboxSend, PauboxSource
 from .providers.sendgrid import SendGridAutomation, SendGridSingleSend, SendGridSource

@@ -26,6 +26,7 @@ from yarl import URL
 from ._errors import ErrorDetails, LinkStatsError, ProviderMessage, TransportError
 from ._http import PageRequest, Response, error_for_response, excerpt, redact
 from ._policy import Action, Failure, Outcome, RateLimitGate, RetryPolicy
+from ._version import USER_AGENT
 
 logger = logging.getLogger("linkstats")
 
@@ -191,6 +192,7 @@ class Transport:
                 # below it would quietly cap throughput.
                 connector=aiohttp.TCPConnector(limit=0),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"User-Agent": USER_AGENT},
             )
         else:
             session = aiohttp.ClientSession(

@@ -198,9 +198,10 @@ async def test_some_targets_failing_exits_1_and_names_them(simulator: Simulator)
     assert json.loads(finished.stdout) == plain(
         await library_rows(simulator, good, ("url",), False)
     )
-    (line,) = finished.stderr.splitlines()
-    assert line.startswith(f"failed: paubox send {BROKEN}: paubox: HTTP 404")
-    assert "not found" in line
+    assert finished.stderr == (
+        f"failed: paubox send {BROKEN}: not found (HTTP 404): not found\n"
+        "1 target failed: 1 not found\n"
+    )
 
 
 async def test_targets_come_from_a_file_or_standard_input(
@@ -492,7 +493,7 @@ async def test_the_simulator_command_scripts_behaviours_from_the_command_line() 
         await process.communicate()
 
     assert fetched.code == 1
-    assert fetched.stderr.startswith(f"failed: paubox send {SENDS[0]}: paubox: HTTP 404")
+    assert fetched.stderr.startswith(f"failed: paubox send {SENDS[0]}: not found (HTTP 404)")
 
 
 @pytest.mark.parametrize(

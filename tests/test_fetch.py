@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import aiohttp
 from conftest import (
     expected,
     expected_paubox,
@@ -13,6 +14,7 @@ from conftest import (
     uuid_for,
 )
 
+import linkstats
 from linkstats import CollectResult, LinkStats, PauboxSend, SendGridAutomation
 from linkstats.testing import (
     PauboxConfig,
@@ -192,3 +194,18 @@ async def test_every_tolerated_quirk_still_gives_exact_records() -> None:
     assert result.clicks == [click for target in targets for click in expected(config, target)]
     assert any(not str(click.url).isascii() for click in result.clicks)
     assert any(click.opened_at is None and click.clicks == 0 for click in result.clicks)
+
+
+async def test_requests_name_linkstats_unless_the_callers_session_says_otherwise(
+    simulator: Simulator,
+) -> None:
+    """Sources' own sessions send `User-Agent: linkstats/<version>`; a caller's keeps its own."""
+    target = [SendGridAutomation(uuid_for(1))]
+    async with LinkStats(sendgrid_source(simulator)) as stats:
+        await stats.collect(target)
+    async with aiohttp.ClientSession(headers={"User-Agent": "their-app/2"}) as session:
+        async with LinkStats(sendgrid_source(simulator, session=session)) as stats:
+            await stats.collect(target)
+
+    agents = [record.headers.get("User-Agent") for record in simulator.log.requests]
+    assert agents == [f"linkstats/{linkstats.__version__}", "their-app/2"]

@@ -396,4 +396,6 @@ async def test_the_command_line_lists_and_names_an_installed_providers_campaigns
         *(f"mailchimp,campaign,{campaign_id},Campaign {n},," for campaign_id, n in LINKS.items()),
     ]
     assert failed[0] == 1
-    assert failed[2].startswith(f"failed: mailchimp campaign {MISSING}: mailchimp: HTTP 404")
+    assert failed[2].startswith(
+        f"failed: mailchimp campaign {MISSING}: not found (HTTP 404): Resource Not Found"
+    )

@@ -1,20 +1,23 @@
 """The ``linkstats`` command: fetch, list, demo, simulator, for every registered provider.
 
 Terminal output goes through rich, from the optional ``cli`` extra; the library itself never
-imports this package. Exit codes: 0 all targets fetched, 1 some failed, 2 usage or credential
-errors, 130 interrupted.
+imports this package. Exit codes: 0 everything fetched (or the reader of a pipe left early), 1
+some targets failed (the output holds the rest), 2 nothing fetched because of usage or
+credentials (bad options, an unreadable targets file or output path, missing credentials, or
+every target refused with 401/403), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from .. import ProviderInfo, TargetKind, TargetOption, registered_providers
+from .. import ProviderInfo, TargetKind, TargetOption, __version__, registered_providers
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -35,16 +38,17 @@ class ListingError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    arguments = _parser(registered_providers()).parse_args(argv)
     try:
-        import rich  # noqa: F401
+        command = _command(arguments.command)
     except ImportError:
         print(
-            "linkstats: the command line needs its extra: pip install 'linkstats[cli]'",
+            "linkstats: this command needs the command line's extra: pip install 'linkstats[cli]'",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    arguments = _parser(registered_providers()).parse_args(argv)
-    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = arguments.command
+    if getattr(arguments, "verbose", False):
+        logging.basicConfig(level=logging.INFO, format="linkstats: %(message)s", stream=sys.stderr)
     try:
         return asyncio.run(command(arguments))
     except UsageError as error:
@@ -57,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("linkstats: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        # The reader went away (`| head`) having read what it wanted: stop quietly, as other
+        # command-line tools do; that is not a failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_SOME_FAILED
+        return EXIT_OK
 
 
 def _groupings(text: str) -> tuple[str, ...]:
@@ -108,9 +113,23 @@ def _behavior(text: str) -> tuple[str, Any]:
     return target_id, known[name]
 
 
+def _chattiness(parser: argparse.ArgumentParser) -> None:
+    chattiness = parser.add_mutually_exclusive_group()
+    chattiness.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress or summary on a terminal"
+    )
+    chattiness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log retries and waits to standard error, and name each failed request",
+    )
+
+
 def _connection_options(
     parser: argparse.ArgumentParser, providers: Mapping[str, ProviderInfo]
 ) -> None:
+    _chattiness(parser)
     for info in providers.values():
         parser.add_argument(
             f"--{info.name}-base-url",
@@ -128,16 +147,35 @@ def _credentials(providers: Mapping[str, ProviderInfo]) -> str:
     return ", ".join(variable for info in providers.values() for variable in info.environment)
 
 
-def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
-    from ._demo import demo
-    from ._fetch import fetch
-    from ._list import list_campaigns
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _command(name: str) -> Command:
+    """The command's implementation, imported only now: it needs the ``cli`` extra, and
+    ``--help`` and ``--version`` do not."""
+    if name == "fetch":
+        from ._fetch import fetch
+
+        return fetch
+    if name == "list":
+        from ._list import list_campaigns
+
+        return list_campaigns
+    if name == "demo":
+        from ._demo import demo
+
+        return demo
     from ._simulator import simulator
 
+    return simulator
+
+
+def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     titles = " and ".join(info.title for info in providers.values())
     parser = argparse.ArgumentParser(
         prog="linkstats", description=f"Link-click statistics from {titles}."
     )
+    parser.add_argument("--version", action="version", version=f"linkstats {__version__}")
     parser.set_defaults(providers=providers)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
@@ -148,7 +186,7 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
             f"Fetch link clicks for campaigns. Credentials come from {_credentials(providers)}."
         ),
     )
-    fetch_parser.set_defaults(command=fetch)
+    fetch_parser.set_defaults(command="fetch")
     targets = fetch_parser.add_argument_group("targets")
     for info in providers.values():
         for kind in info.target_kinds:
@@ -202,7 +240,7 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         help="list the campaigns the providers with credentials set can list",
         description=f"List the campaigns of {titles}.",
     )
-    list_parser.set_defaults(command=list_campaigns)
+    list_parser.set_defaults(command="list")
     _connection_options(list_parser, providers)
     list_parser.add_argument("--format", choices=FORMATS, default="table")
     list_parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
@@ -210,7 +248,8 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     demo_parser = commands.add_parser(
         "demo", help="fetch every campaign the built-in simulator lists"
     )
-    demo_parser.set_defaults(command=demo)
+    demo_parser.set_defaults(command="demo")
+    _chattiness(demo_parser)
 
     simulator_parser = commands.add_parser(
         "simulator",
@@ -220,7 +259,7 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         epilog="example: linkstats simulator --port 8080 --rate-limit 50 "
         "--behavior f15982c1-a82c-4e87-a6b2-a4a63b4b7644=not_found",
     )
-    simulator_parser.set_defaults(command=simulator)
+    simulator_parser.set_defaults(command="simulator")
     simulator_parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     simulator_parser.add_argument(
         "--port", type=_port, default=8080, help="port to listen on, 0 for any free one (8080)"

@@ -14,7 +14,7 @@ from ..reports import Totals, normalize_url
 from ..testing import Faults, RateLimit, SendGridConfig, Simulator, SimulatorConfig
 from . import EXIT_OK, EXIT_SOME_FAILED
 from ._output import print_table
-from ._run import fetch, report_failures
+from ._run import fetch, plural, report_failures
 
 TOP_LINKS = 15
 
@@ -47,11 +47,19 @@ async def demo(arguments: argparse.Namespace) -> int:
         errors.print(f"Simulator running on {simulator.url}", highlight=False, soft_wrap=True)
         async with LinkStats(*sources, concurrency=16) as stats:
             targets: list[Hashable] = [campaign.target async for campaign in stats.discover()]
-        tally = await fetch(sources, targets, concurrency=16, keep=totals.add, console=errors)
+        tally = await fetch(
+            sources,
+            targets,
+            concurrency=16,
+            keep=totals.add,
+            console=errors,
+            progress=not arguments.quiet,
+        )
     print_table(sys.stdout, totals.rows()[:TOP_LINKS], totals.columns, title="Top links")
-    report_failures(arguments.providers, tally, errors)
+    report_failures(arguments.providers, tally, errors, verbose=arguments.verbose)
     print(
-        f"{tally.targets} campaigns, {tally.records:,} records, {tally.retries} retries, "
+        f"{plural(tally.targets, 'campaign')}, {plural(tally.records, 'record')}, "
+        f"{plural(tally.retries, 'retry')}, "
         f"{tally.rate_limit_wait:.1f} s waiting on rate limits, {tally.seconds:.1f} s"
     )
     return EXIT_SOME_FAILED if tally.failures else EXIT_OK

@@ -31,7 +31,7 @@ from . import (
     target_dest,
     target_names,
 )
-from ._output import destination, print_table, stream_writer
+from ._output import check_output, destination, print_table, stream_writer
 from ._run import fetch as run_fetch
 from ._run import provider_of, report_failures
 
@@ -40,6 +40,7 @@ async def fetch(arguments: argparse.Namespace) -> int:
     """Fetch the targets, write totals or records, list failures; return the exit code."""
     errors = Console(stderr=True)
     providers: Mapping[str, ProviderInfo] = arguments.providers
+    check_output(arguments.output)
     if arguments.all:
         sources = sources_for(arguments, os.environ, needed=None)
         targets = await discovered(sources, arguments.concurrency)
@@ -71,17 +72,22 @@ async def fetch(arguments: argparse.Namespace) -> int:
                 records.extend(to_dict(click) for click in clicks)
 
         tally = await run_fetch(
-            sources, targets, concurrency=arguments.concurrency, keep=keep, console=errors
+            sources,
+            targets,
+            concurrency=arguments.concurrency,
+            keep=keep,
+            console=errors,
+            progress=not arguments.quiet,
         )
         rows = totals.rows() if grouped else records
         if writer is not None:
             writer.close()
         else:
             _write(file, arguments.format, rows, columns)
-    report_failures(providers, tally, errors)
-    if errors.is_terminal:
+    report_failures(providers, tally, errors, verbose=arguments.verbose)
+    if errors.is_terminal and not arguments.quiet:
         errors.print(tally.summary(), highlight=False, soft_wrap=True)
-    if tally.credentials_refused:
+    if tally.all_refused:
         return EXIT_USAGE
     return EXIT_SOME_FAILED if tally.failures else EXIT_OK
 

@@ -10,7 +10,7 @@ from typing import Any
 from .. import Campaign, LinkStats, ProviderInfo
 from . import EXIT_OK
 from ._fetch import discovering, sources_for
-from ._output import destination, print_table, stream_writer
+from ._output import check_output, destination, print_table, stream_writer
 from ._run import kind_and_id
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
@@ -18,6 +18,7 @@ COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
 async def list_campaigns(arguments: argparse.Namespace) -> int:
     """Write one row per campaign; exit 0, or 2 when a listing refuses the credentials."""
+    check_output(arguments.output)
     sources = sources_for(arguments, os.environ, needed=None)
     async with LinkStats(*sources, concurrency=arguments.concurrency) as stats:
         with discovering():

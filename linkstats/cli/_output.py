@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,6 +16,24 @@ from rich.table import Table
 from yarl import URL
 
 from ..reports import CsvWriter, JsonLinesWriter, JsonWriter
+from . import UsageError
+
+
+def check_output(path: str | None) -> None:
+    """Refuse, before anything is fetched, an output path that could not be written."""
+    if path is None or path == "-":
+        return
+    # A symlink is written through, as a shell redirection writes through it.
+    real = os.path.realpath(path)
+    folder = os.path.dirname(real)
+    if os.path.isdir(real):
+        raise UsageError(f"--output {path}: is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {path}: no such directory: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        os.path.exists(real) and not os.access(real, os.W_OK)
+    ):
+        raise UsageError(f"--output {path}: permission denied")
 
 
 @contextlib.contextmanager
@@ -22,22 +41,35 @@ def destination(path: str | None) -> Iterator[IO[str]]:
     """Standard output, or a file that appears whole or not at all.
 
     A file is written under a temporary name beside it and renamed into place only once
-    everything is written; an error or Ctrl-C leaves nothing behind.
+    everything is written; an error or Ctrl-C leaves nothing behind. As with a shell
+    redirection, a new file's mode follows the umask, an existing file keeps its mode, and a
+    symlink is written through.
     """
     if path is None or path == "-":
         yield sys.stdout
         return
-    target = Path(path)
+    target = Path(os.path.realpath(path))
     descriptor, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
     )
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
             yield file
+        os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The mode a shell redirection would leave: the file's own, or 0666 less the umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def stream_writer(

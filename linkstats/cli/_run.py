@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -21,11 +22,19 @@ from rich.progress import (
 
 from .. import (
     AuthenticationError,
+    InvalidRequestError,
     LinkClick,
     LinkStats,
+    LinkStatsError,
     LinkStatsSource,
+    NotFoundError,
+    PaginationError,
     ProviderInfo,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
     TargetResult,
+    TransportError,
     TransportStats,
 )
 
@@ -42,13 +51,19 @@ class Tally:
     seconds: float
 
     @property
-    def credentials_refused(self) -> bool:
-        return any(isinstance(result.error, AuthenticationError) for result in self.failures)
+    def all_refused(self) -> bool:
+        """Nothing was fetched because every target's credentials were refused (401/403)."""
+        return (
+            bool(self.targets)
+            and len(self.failures) == self.targets
+            and all(isinstance(result.error, AuthenticationError) for result in self.failures)
+        )
 
     def summary(self) -> str:
         return (
-            f"{self.targets - len(self.failures):,} of {self.targets:,} targets, "
-            f"{self.records:,} records, {len(self.failures):,} failed, {self.retries:,} retries, "
+            f"{self.targets - len(self.failures):,} of {plural(self.targets, 'target')}, "
+            f"{plural(self.records, 'record')}, {len(self.failures):,} failed, "
+            f"{plural(self.retries, 'retry')}, "
             f"{self.rate_limit_wait:.1f} s waiting on rate limits, {self.seconds:.1f} s"
         )
 
@@ -76,6 +91,7 @@ async def fetch(
     concurrency: int,
     keep: Callable[[list[LinkClick]], None],
     console: Console,
+    progress: bool = True,
 ) -> Tally:
     """Fetch every target, handing each good target's records to ``keep`` as it completes."""
     started = time.monotonic()
@@ -91,10 +107,10 @@ async def fetch(
     def waited() -> float:
         return sum(stats.rate_limit_wait for stats in counted)
 
-    with _progress(console) as progress:
-        task = progress.add_task("Fetching", total=len(targets), records=0, failed=0, waiting=0.0)
+    with _progress(console, shown=progress) as display:
+        task = display.add_task("Fetching", total=len(targets), records=0, failed=0, waiting=0.0)
         async with LinkStats(*sources, concurrency=concurrency) as stats:
-            ticker = asyncio.create_task(_tick(progress, task, waited))
+            ticker = asyncio.create_task(_tick(display, task, waited))
             try:
                 async for result in stats.results(targets):
                     if result.ok:
@@ -102,7 +118,7 @@ async def fetch(
                         records += len(result.clicks)
                     else:
                         failures.append(result)
-                    progress.update(
+                    display.update(
                         task, advance=1, records=records, failed=len(failures), waiting=waited()
                     )
             finally:
@@ -118,7 +134,7 @@ async def fetch(
     )
 
 
-def _progress(console: Console) -> Progress:
+def _progress(console: Console, *, shown: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -129,7 +145,7 @@ def _progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=not (shown and console.is_terminal),
     )
 
 
@@ -140,9 +156,66 @@ async def _tick(progress: Progress, task: TaskID, waited: Callable[[], float]) -
         progress.update(task, waiting=waited())
 
 
-def report_failures(providers: Mapping[str, ProviderInfo], tally: Tally, console: Console) -> None:
-    """One line per failed target on standard error, with what the provider said."""
+# What went wrong, in a few words, by the kind of error; the first that matches.
+_KINDS: tuple[tuple[type[LinkStatsError], str], ...] = (
+    (AuthenticationError, "credentials refused"),
+    (NotFoundError, "not found"),
+    (RateLimitError, "rate limited"),
+    (ServerError, "server error"),
+    (InvalidRequestError, "request refused"),
+    (TransportError, "no answer"),
+    (ResponseFormatError, "not the documented response"),
+    (PaginationError, "broken pagination"),
+    (LinkStatsError, "unexpected answer"),
+)
+
+
+def failure_kind(error: LinkStatsError) -> str:
+    """What went wrong, in a few words: ``not found``, ``credentials refused``, ..."""
+    return next(words for kind, words in _KINDS if isinstance(error, kind))
+
+
+def failure_line(info: ProviderInfo, result: TargetResult[Hashable], *, verbose: bool) -> str:
+    """One line for a failed target: which, what went wrong, and what the provider said; the
+    request and the whole error only when asked for."""
+    error = result.error
+    assert error is not None
+    line = f"failed: {info.describe(result.target)}: {failure_kind(error)}"
+    if error.status is not None:
+        line += f" (HTTP {error.status})"
+    elif isinstance(error, TransportError) and error.failure is not None:
+        line += f" ({error.failure})"
+    if error.provider_messages:
+        line += ": " + "; ".join(str(message) for message in error.provider_messages)
+    if error.error_id:
+        line += f" (error id {error.error_id})"
+    if verbose:
+        line += f" [{error.summary}]"
+    return line
+
+
+def report_failures(
+    providers: Mapping[str, ProviderInfo], tally: Tally, console: Console, *, verbose: bool
+) -> None:
+    """One line per failed target on standard error, then how many failed of each kind."""
+    kinds: Counter[str] = Counter()
     for result in tally.failures:
-        line = f"failed: {provider_of(providers, result.target).describe(result.target)}: "
-        line += str(result.error)
+        assert result.error is not None
+        kinds[failure_kind(result.error)] += 1
+        line = failure_line(provider_of(providers, result.target), result, verbose=verbose)
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if kinds:
+        counted = ", ".join(f"{count:,} {kind}" for kind, count in kinds.most_common())
+        console.print(
+            f"{plural(len(tally.failures), 'target')} failed: {counted}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 retry``, ``2 retries``, ``3 targets``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"

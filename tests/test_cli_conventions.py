@@ -1,0 +1,242 @@
+"""Command-line conventions, run as a user would: versions, help without the extra, exit codes,
+and an output file that behaves like a shell redirection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import uuid_for, without_credentials
+from test_cli import Finished, base_urls, credentials, run
+
+import linkstats
+from linkstats.testing import Behavior, SendGridConfig, Simulator, SimulatorConfig
+
+REFUSED = uuid_for(7, kind=2)
+AUTOMATIONS = [uuid_for(n, kind=2) for n in range(3)]
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    config = SimulatorConfig(behaviors={REFUSED: Behavior.FORBIDDEN})
+    async with Simulator(config) as running:
+        yield running
+
+
+async def test_version_is_the_package_version() -> None:
+    finished = await run("--version")
+
+    assert (finished.code, finished.stdout) == (0, f"linkstats {linkstats.__version__}\n")
+    assert linkstats.__version__ == "0.1.0"
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["fetch", "--help"], ["--version"]])
+async def test_help_and_version_work_without_the_cli_extra(arguments: list[str]) -> None:
+    """With rich missing, --help and --version still answer; a command says what to install."""
+    program = (
+        "import sys; sys.modules['rich'] = None; from linkstats.cli import main; "
+        f"sys.exit(main({arguments!r}))"
+    )
+    asked = await _python(program)
+    command = await _python(
+        "import sys; sys.modules['rich'] = None; from linkstats.cli import main; "
+        "sys.exit(main(['demo']))"
+    )
+
+    assert asked.code == 0
+    assert asked.stdout.startswith(("usage: linkstats", "linkstats 0"))
+    assert (command.code, command.stdout) == (2, "")
+    assert command.stderr == (
+        "linkstats: this command needs the command line's extra: pip install 'linkstats[cli]'\n"
+    )
+
+
+async def test_one_refused_target_among_others_exits_1(simulator: Simulator) -> None:
+    """A 403 for one target is a failed target, not a usage error: the rest is written."""
+    finished = await run(
+        "fetch",
+        *[f"--sendgrid-automation={automation}" for automation in [*AUTOMATIONS, REFUSED]],
+        *base_urls(simulator),
+        "--format=csv",
+        environment=credentials(simulator),
+    )
+
+    assert finished.code == 1
+    assert finished.stdout.startswith("url,clicks,records\r\n")
+    assert finished.stderr == (
+        f"failed: sendgrid automation {REFUSED}: credentials refused (HTTP 403): forbidden "
+        f"(error id {_error_id(finished.stderr)})\n"
+        "1 target failed: 1 credentials refused\n"
+    )
+
+
+async def test_every_target_refused_exits_2(simulator: Simulator) -> None:
+    finished = await run(
+        "fetch",
+        f"--sendgrid-automation={REFUSED}",
+        *base_urls(simulator),
+        "--format=csv",
+        environment=credentials(simulator),
+    )
+
+    assert finished.code == 2
+    assert finished.stdout == "url,clicks,records\r\n"
+
+
+async def test_a_reader_leaving_early_is_not_a_failure() -> None:
+    """`linkstats fetch ... | head -1`: the closed pipe ends the run quietly, exit 0."""
+    config = SimulatorConfig(sendgrid=SendGridConfig(links_per_step=(12, 12)))
+    async with Simulator(config) as simulator:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "linkstats",
+            "fetch",
+            *[f"--sendgrid-automation={uuid_for(n, kind=3)}" for n in range(200)],
+            *base_urls(simulator),
+            "--by=none",
+            "--format=csv",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**without_credentials(os.environ), **credentials(simulator)},
+        )
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            header = await process.stdout.readline()
+            process._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+            stderr = await process.stderr.read() if process.stderr else b""
+            code = await process.wait()
+
+    assert header.startswith(b"provider,source_id,url,clicks")
+    assert (code, stderr) == (0, b"")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda folder: folder / "missing" / "out.csv", "no such directory"),
+        (lambda folder: folder, "is a directory"),
+        pytest.param(
+            lambda folder: _read_only(folder / "locked.csv"),
+            "permission denied",
+            # root writes a read-only file, through a shell redirection too.
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file"),
+        ),
+    ],
+)
+async def test_an_unwritable_output_is_refused_before_anything_is_sent(
+    simulator: Simulator, tmp_path: Path, make: object, message: str
+) -> None:
+    output = make(tmp_path)  # type: ignore[operator]
+
+    finished = await run(
+        "fetch",
+        f"--sendgrid-automation={AUTOMATIONS[0]}",
+        *base_urls(simulator),
+        f"--output={output}",
+        environment=credentials(simulator),
+    )
+
+    assert finished.code == 2
+    assert finished.stderr.startswith(f"linkstats: error: --output {output}: {message}")
+    assert finished.stderr.count("\n") == 1
+    assert simulator.log.count() == 0
+
+
+async def test_a_new_output_follows_the_umask(simulator: Simulator, tmp_path: Path) -> None:
+    output = tmp_path / "clicks.csv"
+
+    finished = await _with_umask(
+        0o027, "fetch", f"--sendgrid-automation={AUTOMATIONS[0]}", *base_urls(simulator),
+        "--format=csv", f"--output={output}", environment=credentials(simulator),
+    )  # fmt: skip
+
+    assert finished.code == 0
+    assert stat.S_IMODE(output.stat().st_mode) == 0o640
+
+
+async def test_an_existing_output_keeps_its_mode_and_a_symlink_is_written_through(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o604)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+
+    finished = await run(
+        "fetch",
+        f"--sendgrid-automation={AUTOMATIONS[0]}",
+        *base_urls(simulator),
+        "--format=csv",
+        f"--output={link}",
+        environment=credentials(simulator),
+    )
+
+    assert finished.code == 0
+    assert link.is_symlink()
+    assert real.read_bytes().startswith(b"url,clicks,records\r\n")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o604
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.csv", "real.csv"]
+
+
+def _read_only(path: Path) -> Path:
+    path.write_text("")
+    path.chmod(0o444)
+    return path
+
+
+async def _python(program: str) -> Finished:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        program,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=without_credentials(os.environ),
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def _with_umask(umask: int, *arguments: str, environment: dict[str, str]) -> Finished:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "linkstats",
+        *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**without_credentials(os.environ), **environment},
+        preexec_fn=lambda: os.umask(umask),
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+def _error_id(text: str) -> str:
+    return text.partition("error id ")[2].partition(")")[0]
+
+
+async def test_verbose_names_the_request_and_quiet_keeps_failures(simulator: Simulator) -> None:
+    """-v adds the request to a failure line; -q still reports failures."""
+    arguments = [f"--sendgrid-automation={REFUSED}", *base_urls(simulator), "--format=csv"]
+
+    verbose = await run("fetch", "-v", *arguments, environment=credentials(simulator))
+    quiet = await run("fetch", "-q", *arguments, environment=credentials(simulator))
+
+    first = verbose.stderr.splitlines()[0]
+    assert first.endswith(
+        f"[HTTP 403 Forbidden for GET {simulator.sendgrid_base_url}/v3/marketing/stats/"
+        f"automations/{REFUSED}/links?page_size=50]"
+    )
+    assert quiet.stderr.startswith(f"failed: sendgrid automation {REFUSED}: credentials refused")
