@@ -476,8 +476,9 @@ async def test_a_failing_listing_exits_1_with_the_providers_words() -> None:
         )
 
     assert finished.code == 1
-    assert finished.stderr.startswith("linkstats: error: ")
-    assert "HTTP 404" in finished.stderr
+    assert finished.stderr.splitlines()[0].startswith(
+        "failed: listing paubox campaign sends: not found (HTTP 404)"
+    )
     assert finished.stdout == ""
 
 

@@ -4,6 +4,7 @@ and an output file that behaves like a shell redirection."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import sys
@@ -240,3 +241,85 @@ async def test_verbose_names_the_request_and_quiet_keeps_failures(simulator: Sim
         f"automations/{REFUSED}/links?page_size=50]"
     )
     assert quiet.stderr.startswith(f"failed: sendgrid automation {REFUSED}: credentials refused")
+
+
+async def test_list_output_feeds_fetch_targets_with_the_kind_kept() -> None:
+    """`linkstats list --format csv | linkstats fetch --targets -` fetches what `--all` does,
+    single sends from their own endpoint; JSON lines work the same."""
+    async with Simulator() as simulator:
+        environment = credentials(simulator)
+        common = [*base_urls(simulator), "--format=json", "--by=source"]
+        everything = await run("fetch", "--all", *common, environment=environment)
+        listed_csv = await run(
+            "list", "--format=csv", *base_urls(simulator), environment=environment
+        )
+        listed_jsonl = await run(
+            "list", "--format=jsonl", *base_urls(simulator), environment=environment
+        )
+        simulator.log.clear()
+        from_csv = await run(
+            "fetch", "--targets=-", *common, environment=environment, stdin=listed_csv.stdout
+        )
+        single_sends = simulator.log.count("/v3/marketing/stats/singlesends/")
+        from_jsonl = await run(
+            "fetch", "--targets=-", *common, environment=environment, stdin=listed_jsonl.stdout
+        )
+
+    assert everything.code == from_csv.code == from_jsonl.code == 0
+    assert json.loads(from_csv.stdout) == json.loads(everything.stdout)
+    assert json.loads(from_jsonl.stdout) == json.loads(everything.stdout)
+    assert single_sends == 20
+
+
+async def test_a_targets_file_takes_a_bom_crlf_and_a_header_and_names_every_bad_line(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_bytes(
+        b"\xef\xbb\xbfprovider,kind,id\r\n"
+        + f"paubox,send,{uuid_for(1, kind=1)}\r\nsendgrid,automation,{AUTOMATIONS[0]}\r\n".encode()
+    )
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"paubox,{uuid_for(1, kind=1)}\nmailgun,x\npaubox,nope\n\nsendgrid\n")
+
+    fetched = await run(
+        "fetch", f"--targets={good}", *base_urls(simulator), "--format=json", "--by=source",
+        environment=credentials(simulator),
+    )  # fmt: skip
+    simulator.log.clear()
+    refused = await run("fetch", f"--targets={bad}", environment=credentials(simulator))
+
+    assert fetched.code == 0
+    assert sorted(row["source_id"] for row in json.loads(fetched.stdout)) == sorted(
+        [uuid_for(1, kind=1), AUTOMATIONS[0]]
+    )
+    assert refused.code == 2
+    assert refused.stderr.splitlines() == [
+        f"linkstats: error: {bad}, line 2: unknown provider 'mailgun'; use one of paubox, "
+        "paubox-send, sendgrid, sendgrid-automation, sendgrid-single-send",
+        f"linkstats: error: {bad}, line 3: 'nope' is not a UUID in the canonical form "
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (36 characters)",
+        f"linkstats: error: {bad}, line 5: expected 'provider,id', got 'sendgrid'",
+    ]
+    assert simulator.log.count() == 0
+
+
+async def test_one_providers_failing_listing_leaves_the_others_listed() -> None:
+    """SendGrid refuses the key: Paubox's campaigns are still listed, and fetched; exit 1."""
+    async with Simulator() as simulator:
+        environment = {**credentials(simulator), "SENDGRID_API_KEY": "SG.wrong"}
+        listed = await run("list", "--format=jsonl", *base_urls(simulator), environment=environment)
+        fetched = await run(
+            "fetch", "--all", *base_urls(simulator), "--format=json", "--by=provider",
+            environment=environment,
+        )  # fmt: skip
+
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert listed.code == fetched.code == 1
+    assert {row["provider"] for row in rows} == {"paubox"}
+    assert len(rows) == 25
+    assert listed.stderr.splitlines() == [
+        "failed: listing sendgrid automations: credentials refused (HTTP 401): "
+        "authorization required"
+    ]
+    assert [row["provider"] for row in json.loads(fetched.stdout)] == ["paubox"]

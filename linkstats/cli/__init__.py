@@ -32,10 +32,6 @@ class UsageError(Exception):
     """A problem with the command line or the environment, told in one line."""
 
 
-class ListingError(Exception):
-    """A provider failed to list its campaigns, told in one line."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     arguments = _parser(registered_providers()).parse_args(argv)
@@ -52,11 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(command(arguments))
     except UsageError as error:
-        print(f"linkstats: error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"linkstats: error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except ListingError as error:
-        print(f"linkstats: error: {error}", file=sys.stderr)
-        return EXIT_SOME_FAILED
     except KeyboardInterrupt:
         print("linkstats: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import csv
+import json
 import os
 import sys
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from typing import IO, Any
 
 from rich.console import Console
 
 from .. import (
-    AuthenticationError,
     LinkClick,
-    LinkStats,
-    LinkStatsError,
     LinkStatsSource,
     ProviderInfo,
 )
@@ -24,7 +22,6 @@ from . import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
-    ListingError,
     UsageError,
     base_url_dest,
     option_dest,
@@ -33,7 +30,7 @@ from . import (
 )
 from ._output import check_output, destination, print_table, stream_writer
 from ._run import fetch as run_fetch
-from ._run import provider_of, report_failures
+from ._run import list_all, provider_of, report_failures
 
 
 async def fetch(arguments: argparse.Namespace) -> int:
@@ -41,12 +38,18 @@ async def fetch(arguments: argparse.Namespace) -> int:
     errors = Console(stderr=True)
     providers: Mapping[str, ProviderInfo] = arguments.providers
     check_output(arguments.output)
+    listed = None
     if arguments.all:
         sources = sources_for(arguments, os.environ, needed=None)
-        targets = await discovered(sources, arguments.concurrency)
+        listed = await list_all(
+            sources, concurrency=arguments.concurrency, console=errors, verbose=arguments.verbose
+        )
+        targets = [campaign.target for campaign in listed.campaigns]
         targets += [
             target for target in _targets(arguments, required=False) if target not in targets
         ]
+        if listed.failures and not targets:
+            return EXIT_USAGE if listed.all_refused else EXIT_SOME_FAILED
     else:
         targets = _targets(arguments, required=True)
         needed = {provider_of(providers, target).name for target in targets}
@@ -89,14 +92,7 @@ async def fetch(arguments: argparse.Namespace) -> int:
         errors.print(tally.summary(), highlight=False, soft_wrap=True)
     if tally.all_refused:
         return EXIT_USAGE
-    return EXIT_SOME_FAILED if tally.failures else EXIT_OK
-
-
-async def discovered(sources: list[LinkStatsSource[Any]], concurrency: int) -> list[Hashable]:
-    """Every campaign the sources list."""
-    async with LinkStats(*sources, concurrency=concurrency) as stats:
-        with discovering():
-            return [campaign.target async for campaign in stats.discover()]
+    return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK
 
 
 def _with_options(
@@ -108,17 +104,6 @@ def _with_options(
         if getattr(arguments, option_dest(info, option)):
             target = option.apply(target)
     return target
-
-
-@contextlib.contextmanager
-def discovering() -> Iterator[None]:
-    """A listing refused for its credentials is a usage error; any other failure, a listing one."""
-    try:
-        yield
-    except AuthenticationError as error:
-        raise UsageError(str(error)) from None
-    except LinkStatsError as error:
-        raise ListingError(str(error)) from None
 
 
 def _write(
@@ -143,7 +128,7 @@ def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Hashable]
         targets.extend(_read_targets(providers, sys.stdin, "standard input"))
     elif arguments.targets is not None:
         try:
-            with open(arguments.targets, encoding="utf-8") as file:
+            with open(arguments.targets, encoding="utf-8-sig") as file:
                 targets.extend(_read_targets(providers, file, arguments.targets))
         except OSError as error:
             raise UsageError(f"cannot read {arguments.targets}: {error.strerror}") from None
@@ -160,24 +145,68 @@ def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Hashable]
 def _read_targets(
     providers: Mapping[str, ProviderInfo], lines: Iterable[str], name: str
 ) -> list[Hashable]:
-    """Lines of ``provider,id``; blank lines and ``#`` comments are skipped."""
+    """Targets, one a line: ``provider,id`` (or ``provider-kind,id``), or what ``linkstats
+    list`` writes, CSV with its header line or JSON lines, the kind kept. Blank lines and
+    ``#`` comments are skipped; a BOM and CRLF line ends are fine. Every bad line is reported,
+    with its number, before anything is sent."""
     names = target_names(providers)
-    targets = []
+    targets: list[Hashable] = []
+    problems: list[str] = []
+    columns: dict[str, int] | None = None
     for number, line in enumerate(lines, start=1):
-        text = line.partition("#")[0].strip()
-        if not text:
+        text = (line.removeprefix("\ufeff") if number == 1 else line).strip()
+        if not text or text.startswith("#"):
             continue
         where = f"{name}, line {number}"
-        kind_name, comma, target_id = (part.strip() for part in text.partition(","))
-        if not comma:
-            raise UsageError(f"{where}: expected 'provider,id', got {text!r}")
-        found = names.get(kind_name.lower())
-        if found is None:
-            raise UsageError(
-                f"{where}: unknown provider {kind_name!r}; use one of {', '.join(names)}"
-            )
-        targets.append(_target(found[1].from_id, target_id, where))
+        try:
+            if text.startswith("{"):
+                kind_name, target_id = _json_target(text)
+            else:
+                if columns is None:
+                    # A comment may end a 'provider,id' line; a listed name may hold a '#'.
+                    text = text.partition("#")[0].strip()
+                cells = next(csv.reader([text]))
+                if columns is None and cells[0].strip().lower() == "provider":
+                    columns = {cell.strip().lower(): index for index, cell in enumerate(cells)}
+                    continue
+                kind_name, target_id = _csv_target(cells, columns, text)
+            found = names.get(kind_name.lower())
+            if found is None:
+                raise UsageError(f"unknown provider {kind_name!r}; use one of {', '.join(names)}")
+            targets.append(_target(found[1].from_id, target_id, where))
+        except UsageError as error:
+            problems.append(str(error) if str(error).startswith(where) else f"{where}: {error}")
+    if problems:
+        raise UsageError("\n".join(problems))
     return targets
+
+
+def _csv_target(cells: list[str], columns: dict[str, int] | None, text: str) -> tuple[str, str]:
+    """``provider,id``, or a row of ``linkstats list``'s CSV under its header."""
+    if columns is None:
+        if len(cells) != 2:
+            raise UsageError(f"expected 'provider,id', got {text!r}")
+        return cells[0].strip(), cells[1].strip()
+    try:
+        provider, target_id = cells[columns["provider"]].strip(), cells[columns["id"]].strip()
+        kind = cells[columns["kind"]].strip() if "kind" in columns else ""
+    except (KeyError, IndexError):
+        raise UsageError(
+            f"expected the header's provider, kind and id columns, got {text!r}"
+        ) from None
+    return (f"{provider}-{kind}" if kind else provider), target_id
+
+
+def _json_target(text: str) -> tuple[str, str]:
+    """A line of ``linkstats list --format jsonl``."""
+    try:
+        row = json.loads(text)
+    except ValueError:
+        raise UsageError(f"not a JSON object: {text!r}") from None
+    provider, kind, target_id = row.get("provider"), row.get("kind"), row.get("id")
+    if not isinstance(provider, str) or not isinstance(target_id, str):
+        raise UsageError(f"expected provider and id in {text!r}")
+    return (f"{provider}-{kind}" if isinstance(kind, str) and kind else provider), target_id
 
 
 def _target(make: Callable[[str], Hashable], target_id: str, where: str) -> Hashable:

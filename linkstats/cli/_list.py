@@ -7,29 +7,38 @@ import os
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from .. import Campaign, LinkStats, ProviderInfo
-from . import EXIT_OK
-from ._fetch import discovering, sources_for
+from rich.console import Console
+
+from .. import Campaign, ProviderInfo
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+from ._fetch import sources_for
 from ._output import check_output, destination, print_table, stream_writer
-from ._run import kind_and_id
+from ._run import kind_and_id, list_all
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
 
 async def list_campaigns(arguments: argparse.Namespace) -> int:
-    """Write one row per campaign; exit 0, or 2 when a listing refuses the credentials."""
+    """Write one row per campaign listed; a failing listing is reported and the others are
+    still listed (exit 1), every listing refusing its credentials is exit 2."""
     check_output(arguments.output)
     sources = sources_for(arguments, os.environ, needed=None)
-    async with LinkStats(*sources, concurrency=arguments.concurrency) as stats:
-        with discovering():
-            rows = [_row(arguments.providers, campaign) async for campaign in stats.discover()]
+    listed = await list_all(
+        sources,
+        concurrency=arguments.concurrency,
+        console=Console(stderr=True),
+        verbose=arguments.verbose,
+    )
+    if listed.all_refused:
+        return EXIT_USAGE
+    rows = [_row(arguments.providers, campaign) for campaign in listed.campaigns]
     with destination(arguments.output) as file:
         if arguments.format == "table":
             print_table(file, rows, COLUMNS, title="Campaigns")
         else:
             with stream_writer(file, arguments.format, COLUMNS) as writer:
                 writer.write_all(rows)
-    return EXIT_OK
+    return EXIT_SOME_FAILED if listed.failures else EXIT_OK
 
 
 def _row(providers: Mapping[str, ProviderInfo], campaign: Campaign[Hashable]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from rich.progress import (
 
 from .. import (
     AuthenticationError,
+    Campaign,
     InvalidRequestError,
     LinkClick,
     LinkStats,
@@ -175,12 +176,10 @@ def failure_kind(error: LinkStatsError) -> str:
     return next(words for kind, words in _KINDS if isinstance(error, kind))
 
 
-def failure_line(info: ProviderInfo, result: TargetResult[Hashable], *, verbose: bool) -> str:
-    """One line for a failed target: which, what went wrong, and what the provider said; the
-    request and the whole error only when asked for."""
-    error = result.error
-    assert error is not None
-    line = f"failed: {info.describe(result.target)}: {failure_kind(error)}"
+def failure_line(subject: str, error: LinkStatsError, *, verbose: bool) -> str:
+    """One line for a failed target or listing: which, what went wrong, and what the provider
+    said; the request and the whole error only when asked for."""
+    line = f"failed: {subject}: {failure_kind(error)}"
     if error.status is not None:
         line += f" (HTTP {error.status})"
     elif isinstance(error, TransportError) and error.failure is not None:
@@ -202,7 +201,8 @@ def report_failures(
     for result in tally.failures:
         assert result.error is not None
         kinds[failure_kind(result.error)] += 1
-        line = failure_line(provider_of(providers, result.target), result, verbose=verbose)
+        subject = provider_of(providers, result.target).describe(result.target)
+        line = failure_line(subject, result.error, verbose=verbose)
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if kinds:
         counted = ", ".join(f"{count:,} {kind}" for kind, count in kinds.most_common())
@@ -219,3 +219,37 @@ def plural(count: int, noun: str) -> str:
     if count == 1:
         return f"1 {noun}"
     return f"{count:,} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+
+
+@attrs.frozen
+class Listed:
+    """What the sources listed, and the listings that failed."""
+
+    campaigns: list[Campaign[Hashable]]
+    failures: tuple[LinkStatsError, ...]
+    sources: int
+
+    @property
+    def all_refused(self) -> bool:
+        """Every source's listing refused its credentials (401/403)."""
+        return len(self.failures) == self.sources and all(
+            isinstance(error, AuthenticationError) for error in self.failures
+        )
+
+
+async def list_all(
+    sources: Sequence[LinkStatsSource[Any]], *, concurrency: int, console: Console, verbose: bool
+) -> Listed:
+    """Every campaign each source lists; a failing listing is reported on ``console`` and the
+    other sources are still listed."""
+    campaigns: list[Campaign[Hashable]] = []
+    failures: list[LinkStatsError] = []
+    for source in sources:
+        async with LinkStats(source, concurrency=concurrency) as stats:
+            try:
+                campaigns += [campaign async for campaign in stats.discover()]
+            except LinkStatsError as error:
+                failures.append(error)
+                line = failure_line(f"listing {error.target}", error, verbose=verbose)
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return Listed(campaigns, tuple(failures), len(sources))
