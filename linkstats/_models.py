@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
+import msgspec
 from yarl import URL
 
-from ._parsing import check_url, read_url
+from ._parsing import read_url
 
 __all__ = ["Campaign", "LinkClick", "Listing"]
 
 TargetT_co = TypeVar("TargetT_co", bound=Hashable, covariant=True)
 
 
-class _Fields(NamedTuple):
+class _Fields(msgspec.Struct, frozen=True, gc=False):
     provider: str
     source_id: str
     # The URL's text; `LinkClick.url` gives it as a `yarl.URL`.
@@ -31,7 +32,11 @@ class _Fields(NamedTuple):
     ab_phase: str | None = None
 
 
-class LinkClick(_Fields):
+# The slot that holds the URL's text, under the `url` property.
+_URL_TEXT: Any = _Fields.__dict__["url"]
+
+
+class LinkClick(_Fields, frozen=True, gc=False):
     """One click-count row, the same shape whichever provider reported it.
 
     ``provider`` is the provider's name, a plain string. ``url`` keeps the provider's text
@@ -41,61 +46,38 @@ class LinkClick(_Fields):
     ``step_id`` an automation step, ``ab_variation`` and ``ab_phase`` an A/B split, and
     ``url_location`` the link's place in the email.
 
-    A record is a named tuple of plain values, as cheap to build and to keep as a tuple and a
-    single object to the garbage collector, since a large campaign yields hundreds of
-    thousands of them. It holds the URL as text and gives ``url`` as a ``yarl.URL`` when
-    asked (built once per distinct text), so records that are only counted or totalled never
-    pay for URL parsing; ``url_text`` is that text, and what ``_asdict()`` holds under
-    ``"url"``. Records compare and hash by that text.
+    A large campaign yields hundreds of thousands of records, so a record is a frozen
+    ``msgspec.Struct`` of plain values: cheaper to build than a tuple, hashable, and left alone
+    by the garbage collector (it holds nothing that could form a cycle). It keeps the URL as
+    text (``url_text``) and builds ``url``, a ``yarl.URL``, when asked, once per distinct
+    text, so records that are only counted or totalled never pay for URL parsing. Records
+    compare and hash by that text. ``msgspec.structs.replace(click, ...)`` and
+    ``msgspec.structs.asdict(click)`` (the text under ``"url"``) work as for any struct.
     """
 
-    __slots__ = ()
+    def __post_init__(self) -> None:
+        url = _URL_TEXT.__get__(self)
+        if type(url) is str:
+            # Refuse now (ValueError) a text `url` could not be built from. The common forms
+            # (ASCII, one colon, no IPv6 literal) cannot fail and cost a few string scans;
+            # the rest (ports, userinfo, brackets, non-ASCII hosts) are parsed, and cached.
+            if not (url.isascii() and url.count(":") == 1 and "[" not in url and "]" not in url):
+                read_url(url)
+        elif isinstance(url, URL):
+            _URL_TEXT.__set__(self, str(url))
+        else:
+            raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
 
-    def __new__(
-        cls,
-        provider: str,
-        source_id: str,
-        url: URL | str,
-        clicks: int,
-        link_id: str | None = None,
-        delivery_id: str | None = None,
-        opened_at: datetime | None = None,
-        step_id: str | None = None,
-        url_location: int | None = None,
-        ab_variation: str | None = None,
-        ab_phase: str | None = None,
-    ) -> Self:
-        return tuple.__new__(
-            cls,
-            (provider, source_id, _text(url), clicks, link_id, delivery_id, opened_at, step_id,
-             url_location, ab_variation, ab_phase),
-        )  # fmt: skip
-
-    @property
+    @property  # type: ignore[misc]
     def url(self) -> URL:
         """The link as a ``yarl.URL``, kept verbatim (see ``read_url``)."""
-        return read_url(tuple.__getitem__(self, 2))
+        return read_url(_URL_TEXT.__get__(self))
 
     @property
     def url_text(self) -> str:
         """The link exactly as the provider sent it (``""`` for none)."""
-        text: str = tuple.__getitem__(self, 2)
+        text: str = _URL_TEXT.__get__(self)
         return text
-
-    def _replace(self, **changes: Any) -> Self:
-        if "url" in changes:
-            changes["url"] = _text(changes["url"])
-        return super()._replace(**changes)
-
-
-def _text(url: URL | str) -> str:
-    """The URL's text, refused (``ValueError``) if ``url`` cannot be built from it."""
-    if isinstance(url, URL):
-        return str(url)
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
-    check_url(url)
-    return url
 
 
 @attrs.frozen

@@ -152,13 +152,3 @@ def read_url(text: str | None) -> URL:
     url = URL(text, encoded=True)
     host = url.raw_host
     return url.with_host(host) if host is not None and not host.isascii() else url
-
-
-def check_url(text: str) -> None:
-    """Refuse URL text ``read_url`` would refuse, so that every record's ``url`` can be built.
-
-    The common forms (ASCII, one colon, no IPv6 literal) cannot fail and cost a few string
-    scans; the rest (ports, userinfo, brackets, non-ASCII hosts) are parsed now, and cached.
-    """
-    if not (text.isascii() and text.count(":") == 1 and "[" not in text and "]" not in text):
-        read_url(text)

@@ -22,6 +22,7 @@ from typing import IO, Any, Final, Self
 from urllib.parse import unquote
 
 import attrs
+import msgspec
 import orjson
 from yarl import URL
 
@@ -40,7 +41,7 @@ __all__ = [
     "totals",
 ]
 
-RECORD_FIELDS: Final = LinkClick._fields
+RECORD_FIELDS: Final = LinkClick.__struct_fields__
 """The columns of a record, in order: what ``to_dict`` returns."""
 
 GROUPINGS: Final = {"url": "url", "source": "source_id", "provider": "provider", "step": "step_id"}
@@ -121,7 +122,7 @@ def _is_tracking(parameter: str) -> bool:
 
 def to_dict(click: LinkClick) -> dict[str, Any]:
     """A record as plain values (``url`` a string, ``provider`` its name), for pandas or polars."""
-    row = click._asdict()
+    row: dict[str, Any] = msgspec.structs.asdict(click)
     row["provider"] = str(click.provider)
     row["url"] = str(click.url)
     return row

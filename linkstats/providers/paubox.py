@@ -26,7 +26,6 @@ from .._errors import ErrorDetails, ProviderMessage
 from .._http import PageRequest, Response, collect_messages, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
-    check_url,
     make_converter,
     optional_count,
     optional_string,
@@ -90,7 +89,6 @@ class PauboxSend:
 # Unknown fields are ignored. The sends table, one body per account, goes through attrs wire
 # classes and cattrs.
 
-_new_record = tuple.__new__
 _NO_ATTRIBUTES: dict[str, Any] = {}
 
 
@@ -149,7 +147,7 @@ def _check_strings(*values: Any) -> None:
 
 def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     """Each tracking link of a body as a ``LinkClick``; a missing ``clicked`` counts as 0."""
-    provider, new, record, when = NAME, _new_record, LinkClick, timestamp
+    provider, record, when = NAME, LinkClick, timestamp
     clicks = []
     for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
@@ -166,48 +164,30 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
         if not (
             (link_id is None or type(link_id) is str)
             and (kind is None or type(kind) is str)
-            and (
-                target_url is None
-                # The common URL forms, which cannot fail to build (see check_url).
-                or (
-                    type(target_url) is str
-                    and target_url.isascii()
-                    and target_url.count(":") == 1
-                    and "[" not in target_url
-                    and "]" not in target_url
-                )
-            )
+            and (target_url is None or type(target_url) is str)
             and (delivery_id is None or type(delivery_id) is str)
         ):
             _check_strings(link_id, kind, target_url, delivery_id)
-            if target_url:
-                check_url(target_url)
         if type(clicked) is not int or clicked < 0:
             clicked = optional_count(clicked) or 0
         clicks.append(
-            new(record, (provider, send_id, target_url or "", clicked, link_id, delivery_id,
-                         when(opened_at) if opened_at is not None else None, None, None, None,
-                         None))
+            record(provider, send_id, target_url or "", clicked, link_id, delivery_id,
+                   when(opened_at) if opened_at is not None else None)
         )  # fmt: skip
     return clicks
 
 
 def unique_link_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     """Each link's total as a ``LinkClick`` whose ``link_id`` is the link's ``html_id``."""
-    provider, new, record = NAME, _new_record, LinkClick
+    provider, record = NAME, LinkClick
     clicks = []
     for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
             raise _not_an_object(link)
         html_id, target_url = link.get("html_id"), link.get("target_url")
         _check_strings(html_id, target_url)
-        if target_url:
-            check_url(target_url)
         clicked = optional_count(link.get("clicked")) or 0
-        clicks.append(
-            new(record, (provider, send_id, target_url or "", clicked, html_id, None, None,
-                         None, None, None, None))
-        )  # fmt: skip
+        clicks.append(record(provider, send_id, target_url or "", clicked, html_id))
     return clicks
 
 

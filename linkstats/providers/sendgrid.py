@@ -29,7 +29,6 @@ from .._errors import ErrorDetails, ProviderMessage
 from .._http import PageRequest, Response, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
-    check_url,
     make_converter,
     optional_integer,
     optional_string,
@@ -110,8 +109,6 @@ class SendGridSingleSend:
 # `url` and `clicks` are required; the rest may be missing or null. Listings, a page or two per
 # account, go through attrs wire classes and cattrs.
 
-_new_record = tuple.__new__
-
 
 def _results(payload: Any) -> list[Any]:
     """The page's ``results`` list, its ``total_clicks`` and ``_metadata`` checked."""
@@ -135,7 +132,7 @@ def _not_an_object(value: Any) -> TypeError:
 
 def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
     """Raise the error that names what is wrong with a row the quick check refused."""
-    check_url(string(url))
+    string(url)
     positive_count(count)
     optional_integer(url_location)
     for label in labels:
@@ -144,7 +141,7 @@ def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
 
 def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
     """Each automation link row of a decoded page as a ``LinkClick``."""
-    provider, new, record = NAME, _new_record, LinkClick
+    provider, record = NAME, LinkClick
     clicks = []
     for row in _results(payload):
         if type(row) is not dict:
@@ -154,11 +151,6 @@ def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
         )  # fmt: skip
         if not (
             type(url) is str
-            # The common URL forms, which cannot fail to build (see check_url).
-            and url.isascii()
-            and url.count(":") == 1
-            and "[" not in url
-            and "]" not in url
             and type(count) is int
             and count >= 1
             and (step_id is None or type(step_id) is str)
@@ -166,15 +158,15 @@ def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
         ):
             _check_row(url, count, url_location, step_id)
         clicks.append(
-            new(record, (provider, automation_id, url, count, None, None, None,
-                         step_id, url_location, None, None))
+            record(provider, automation_id, url, count, None, None, None, step_id,
+                   url_location, None, None)
         )  # fmt: skip
     return clicks
 
 
 def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
     """Each single send link row of a decoded page as a ``LinkClick``."""
-    provider, new, record = NAME, _new_record, LinkClick
+    provider, record = NAME, LinkClick
     clicks = []
     for row in _results(payload):
         if type(row) is not dict:
@@ -183,10 +175,6 @@ def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
         variation, phase = row.get("ab_variation"), row.get("ab_phase")
         if not (
             type(url) is str
-            and url.isascii()
-            and url.count(":") == 1
-            and "[" not in url
-            and "]" not in url
             and type(count) is int
             and count >= 1
             and (variation is None or type(variation) is str)
@@ -195,8 +183,8 @@ def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
         ):
             _check_row(url, count, url_location, variation, phase)
         clicks.append(
-            new(record, (provider, single_send_id, url, count, None, None, None, None,
-                         url_location, variation, phase))
+            record(provider, single_send_id, url, count, None, None, None, None,
+                   url_location, variation, phase)
         )  # fmt: skip
     return clicks
 
