@@ -42,7 +42,7 @@ from contenders import (
 )
 from rich.console import Console
 from rich.table import Table
-from servers import serving
+from servers import pin, serving
 
 from linkstats.testing import (
     Faults,
@@ -455,6 +455,7 @@ def main() -> None:
     arguments = parser.parse_args()
     console.record = True
     rounds = arguments.rounds
+    pin(0, server=False)
     goals = [
         *throughput(WORKLOADS["sendgrid-25"], rounds, 0.90),
         *throughput(WORKLOADS["sendgrid-50"], rounds, None),
