@@ -61,6 +61,11 @@ class ProviderInfo:
     ones ``environment`` names, with what each holds) and a base URL (``None``: the
     provider's default). It returns ``None`` when none of the provider's credentials are set,
     and raises ``ValueError`` naming the variables when they are set but incomplete.
+
+    ``split(target, fields)`` returns the target as it must be asked for so that its records
+    tell apart the record ``fields`` a report groups by (``step_id``, ``ab_variation``, ...),
+    for a provider that only reports them on request; the default asks for nothing more.
+    ``split_fields`` names the fields it can split by.
     """
 
     name: str
@@ -71,6 +76,8 @@ class ProviderInfo:
     default_base_url: str
     base_url_help: str
     target_options: tuple[TargetOption, ...] = ()
+    split: Callable[[Any, frozenset[str]], Any] = attrs.field(default=lambda target, _: target)
+    split_fields: frozenset[str] = frozenset()
 
     def __attrs_post_init__(self) -> None:
         if not self.target_kinds:

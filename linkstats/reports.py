@@ -44,7 +44,14 @@ __all__ = [
 RECORD_FIELDS: Final = LinkClick.__struct_fields__
 """The columns of a record, in order: what ``to_dict`` returns."""
 
-GROUPINGS: Final = {"url": "url", "source": "source_id", "provider": "provider", "step": "step_id"}
+GROUPINGS: Final = {
+    "url": "url",
+    "source": "source_id",
+    "provider": "provider",
+    "step": "step_id",
+    "ab_variation": "ab_variation",
+    "ab_phase": "ab_phase",
+}
 """What clicks can be totalled by, and the column each grouping becomes."""
 
 TRACKING_PARAMETERS: Final = frozenset(

@@ -16,7 +16,14 @@ from conftest import uuid_for, without_credentials
 from test_cli import Finished, base_urls, credentials, run
 
 import linkstats
-from linkstats.testing import Behavior, SendGridConfig, Simulator, SimulatorConfig
+from linkstats.testing import (
+    Behavior,
+    SendGridConfig,
+    Simulator,
+    SimulatorConfig,
+    sendgrid_automation_links,
+    sendgrid_single_send_links,
+)
 
 REFUSED = uuid_for(7, kind=2)
 AUTOMATIONS = [uuid_for(n, kind=2) for n in range(3)]
@@ -323,3 +330,39 @@ async def test_one_providers_failing_listing_leaves_the_others_listed() -> None:
         "authorization required"
     ]
     assert [row["provider"] for row in json.loads(fetched.stdout)] == ["paubox"]
+
+
+async def test_by_step_and_by_ab_split_ask_sendgrid_to_split_its_rows() -> None:
+    """--by step groups automations by their steps; --by ab_variation,ab_phase splits
+    single sends; without asking, SendGrid would sum them as "all"."""
+    automation, single_send = uuid_for(5, kind=2), uuid_for(5, kind=4)
+    config = SimulatorConfig(sendgrid=SendGridConfig(variations_per_single_send=(2, 2)))
+    async with Simulator(config) as simulator:
+        by_step = await run(
+            "fetch", f"--sendgrid-automation={automation}", *base_urls(simulator),
+            "--by=step", "--format=json", environment=credentials(simulator),
+        )  # fmt: skip
+        by_split = await run(
+            "fetch", f"--sendgrid-single-send={single_send}", *base_urls(simulator),
+            "--by=ab_variation,ab_phase", "--format=json", environment=credentials(simulator),
+        )  # fmt: skip
+        queries = [dict(record.query) for record in simulator.log.requests]
+
+    step_rows = sendgrid_automation_links(config, automation, group_by_step=True)
+    expected_steps: dict[str, int] = {}
+    for row in step_rows:
+        expected_steps[row["step_id"]] = expected_steps.get(row["step_id"], 0) + row["clicks"]
+    assert by_step.code == by_split.code == 0
+    assert {row["step_id"]: row["clicks"] for row in json.loads(by_step.stdout)} == expected_steps
+    split_rows = sendgrid_single_send_links(
+        config, single_send, group_by=("ab_variation", "ab_phase")
+    )
+    expected_splits: dict[tuple[str, str], int] = {}
+    for row in split_rows:
+        key = (row["ab_variation"], row["ab_phase"])
+        expected_splits[key] = expected_splits.get(key, 0) + row["clicks"]
+    assert {
+        (row["ab_variation"], row["ab_phase"]): row["clicks"] for row in json.loads(by_split.stdout)
+    } == expected_splits
+    assert "all" not in {variation for variation, _ in expected_splits}
+    assert [query.get("group_by") for query in queries] == ["step_id", "ab_variation,ab_phase"]

@@ -51,7 +51,7 @@ def expected_single_send(config: SimulatorConfig, target: SendGridSingleSend) ->
     rows = sendgrid_single_send_links(
         config,
         target.single_send_id,
-        group_by=(target.group_by,) if target.group_by else (),
+        group_by=(target.group_by,) if isinstance(target.group_by, str) else target.group_by or (),
         ab_variation_id=target.ab_variation_id,
         ab_phase_id=target.ab_phase_id,
     )

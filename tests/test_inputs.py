@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from linkstats import LinkStats, PauboxSend, PauboxSource, SendGridAutomation, SendGridSource
+from linkstats import (
+    LinkStats,
+    PauboxSend,
+    PauboxSource,
+    SendGridAutomation,
+    SendGridSingleSend,
+    SendGridSource,
+)
 from linkstats.providers.paubox import MARKETING_BASE_URL
 
 SEND_ID = "1308ab8d-a128-498c-8367-f71ac16934e8"
@@ -190,3 +197,31 @@ def test_listing_options_are_checked_before_anything_is_sent(
 
     with pytest.raises(error_type, match=match):
         source.sends(**options)
+
+
+@pytest.mark.parametrize(
+    ("group_by", "kept", "query"),
+    [
+        (None, None, None),
+        ("ab_phase", "ab_phase", "ab_phase"),
+        (("ab_phase", "ab_variation"), ("ab_variation", "ab_phase"), "ab_variation,ab_phase"),
+        (["ab_variation"], "ab_variation", "ab_variation"),
+    ],
+)
+def test_a_single_send_splits_by_variation_phase_or_both(
+    group_by: Any, kept: Any, query: str | None
+) -> None:
+    target = SendGridSingleSend(SINGLE_SEND_ID, group_by=group_by)
+    first = SendGridSource(api_key="SG.key").first_request(target)
+
+    assert target.group_by == kept
+    assert first.url.query.get("group_by") == query
+
+
+@pytest.mark.parametrize("group_by", ["step_id", ("ab_variation", "week"), 3])
+def test_a_single_send_refuses_other_splits(group_by: Any) -> None:
+    with pytest.raises(ValueError, match="group_by must be ab_variation, ab_phase or both"):
+        SendGridSingleSend(SINGLE_SEND_ID, group_by=group_by)
+
+
+SINGLE_SEND_ID = "6f6c2e3d-1b8a-4d5e-9f2a-3c4b5d6e7f80"

@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 FORMATS = ("table", "csv", "json", "jsonl")
-GROUPINGS = ("url", "source", "provider", "step", "none")
+GROUPINGS = ("url", "source", "provider", "step", "ab_variation", "ab_phase", "none")
 
 
 class UsageError(Exception):
@@ -66,7 +66,8 @@ def _groupings(text: str) -> tuple[str, ...]:
     unknown = [name for name in names if name not in GROUPINGS]
     if unknown or ("none" in names and len(names) > 1):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: use none, or one or more of url, source, provider, step (comma-separated)"
+            f"{text!r}: use none, or one or more of url, source, provider, step, ab_variation, "
+            "ab_phase (comma-separated)"
         )
     return names
 
@@ -217,7 +218,9 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         type=_groupings,
         default=("url",),
         metavar="GROUPING",
-        help="total by url, source, provider, step or a comma-separated mix; none lists records",
+        help="total by url, source, provider, step, ab_variation, ab_phase or a comma-separated "
+        "mix (step, ab_variation and ab_phase ask SendGrid to split its rows); none lists "
+        "records",
     )
     fetch_parser.add_argument(
         "--normalize-urls",

@@ -17,7 +17,7 @@ from .. import (
     LinkStatsSource,
     ProviderInfo,
 )
-from ..reports import RECORD_FIELDS, Totals, normalize_url, to_dict
+from ..reports import GROUPINGS, RECORD_FIELDS, Totals, normalize_url, to_dict
 from . import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -54,8 +54,9 @@ async def fetch(arguments: argparse.Namespace) -> int:
         targets = _targets(arguments, required=True)
         needed = {provider_of(providers, target).name for target in targets}
         sources = sources_for(arguments, os.environ, needed=needed)
-    targets = [_with_options(arguments, providers, target) for target in targets]
     grouped = arguments.by != ("none",)
+    fields = frozenset(GROUPINGS[name] for name in arguments.by) if grouped else frozenset()
+    targets = [_with_options(arguments, providers, target, fields) for target in targets]
     totals = Totals(
         arguments.by if grouped else ("url",),
         normalize=normalize_url if arguments.normalize_urls else None,
@@ -96,10 +97,15 @@ async def fetch(arguments: argparse.Namespace) -> int:
 
 
 def _with_options(
-    arguments: argparse.Namespace, providers: Mapping[str, ProviderInfo], target: Hashable
+    arguments: argparse.Namespace,
+    providers: Mapping[str, ProviderInfo],
+    target: Hashable,
+    fields: frozenset[str],
 ) -> Hashable:
-    """The target as the provider's switches on the command line ask for it."""
+    """The target as the provider's switches on the command line ask for it, split by the
+    record fields the totals group by."""
     info = provider_of(providers, target)
+    target = info.split(target, fields)
     for option in info.target_options:
         if getattr(arguments, option_dest(info, option)):
             target = option.apply(target)

@@ -77,15 +77,32 @@ def _optional_uuid(value: Any) -> str | None:
     return None if value is None else canonical_uuid(value)
 
 
+SingleSendSplit = Literal["ab_variation", "ab_phase"]
+_SINGLE_SEND_SPLITS: tuple[SingleSendSplit, ...] = ("ab_variation", "ab_phase")
+
+
+def _group_by(value: object) -> SingleSendSplit | tuple[SingleSendSplit, ...] | None:
+    """One split, or several in the API's order (one of them is kept as that one)."""
+    if value is None or isinstance(value, str):
+        if value is not None and value not in _SINGLE_SEND_SPLITS:
+            raise ValueError(f"group_by must be ab_variation, ab_phase or both, got {value!r}")
+        return value
+    if not isinstance(value, tuple | list | set | frozenset) or not set(value) <= set(
+        _SINGLE_SEND_SPLITS
+    ):
+        raise ValueError(f"group_by must be ab_variation, ab_phase or both, got {value!r}")
+    chosen = tuple(split for split in _SINGLE_SEND_SPLITS if split in value)
+    return chosen[0] if len(chosen) == 1 else (chosen or None)
+
+
 @attrs.frozen(cache_hash=True)
 class SendGridSingleSend:
-    """One SendGrid single send, by id; optionally split by A/B variation or phase, or filtered."""
+    """One SendGrid single send, by id; optionally split by A/B variation, phase or both
+    (``group_by=("ab_variation", "ab_phase")``), or filtered."""
 
     single_send_id: str = attrs.field(converter=canonical_uuid)
-    group_by: Literal["ab_variation", "ab_phase"] | None = attrs.field(
-        default=None,
-        kw_only=True,
-        validator=attrs.validators.optional(attrs.validators.in_(("ab_variation", "ab_phase"))),
+    group_by: SingleSendSplit | tuple[SingleSendSplit, ...] | None = attrs.field(
+        default=None, kw_only=True, converter=_group_by
     )
     ab_variation_id: str | None = attrs.field(default=None, kw_only=True, converter=_optional_uuid)
     ab_phase_id: Literal["test", "send"] | None = attrs.field(
@@ -332,7 +349,8 @@ class SendGridSource(HTTPSource[SendGridTarget]):
             path = f"automations/{target.automation_id}/links"
         else:
             if target.group_by:
-                query += f"&group_by={target.group_by}"
+                splits = target.group_by
+                query += "&group_by=" + (splits if isinstance(splits, str) else ",".join(splits))
             if target.ab_variation_id:
                 query += f"&ab_variation_id={target.ab_variation_id}"
             if target.ab_phase_id:
@@ -393,6 +411,19 @@ def _from_environment(environ: Mapping[str, str], base_url: str | None) -> SendG
     return SendGridSource(api_key=api_key, base_url=base_url or DEFAULT_BASE_URL)
 
 
+def _split(target: SendGridTarget, fields: frozenset[str]) -> SendGridTarget:
+    """Ask SendGrid for rows per step, or per A/B variation and phase, when a report needs
+    them: without asking, it sums over them and says "all"."""
+    if isinstance(target, SendGridAutomation):
+        return attrs.evolve(target, group_by_step=True) if "step_id" in fields else target
+    wanted = [split for split in _SINGLE_SEND_SPLITS if split in fields]
+    if not wanted:
+        return target
+    current = target.group_by
+    already = {current} if isinstance(current, str) else set(current or ())
+    return attrs.evolve(target, group_by=tuple({*already, *wanted}))
+
+
 PROVIDER = ProviderInfo(
     name=NAME,
     title="SendGrid",
@@ -416,4 +447,6 @@ PROVIDER = ProviderInfo(
     from_environment=_from_environment,
     default_base_url=DEFAULT_BASE_URL,
     base_url_help=f"SendGrid API base URL ({EU_BASE_URL} for the EU region)",
+    split=_split,
+    split_fields=frozenset({"step_id", "ab_variation", "ab_phase"}),
 )
