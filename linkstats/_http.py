@@ -100,6 +100,34 @@ def validate_base_url(value: str | URL) -> URL:
     return url.with_path(url.path.rstrip("/"))
 
 
+def environment_proxy(url: URL, environ: Mapping[str, str]) -> URL | None:
+    """The proxy the standard variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, and
+    ``NO_PROXY`` for the hosts that bypass it; lower case first) name for ``url``, as curl
+    and requests read them. Loopback hosts never go through one."""
+    host = url.host
+    if host is None or _is_loopback(host):
+        return None
+    variables = {name.lower(): value for name, value in environ.items() if value}
+    variables |= {name: value for name, value in environ.items() if name.islower() and value}
+    proxy = variables.get(f"{url.scheme}_proxy") or variables.get("all_proxy")
+    if not proxy:
+        return None
+    if _bypasses(host.lower(), variables.get("no_proxy", "")):
+        return None
+    return URL(proxy)
+
+
+def _bypasses(host: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` (``*``, or hosts and domains, a leading dot optional) names the
+    host or a domain it is in."""
+    for entry in (item.strip().lower() for item in no_proxy.split(",")):
+        name = entry.rpartition(":")[0] if entry.count(":") == 1 else entry
+        name = name.lstrip(".")
+        if entry == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True

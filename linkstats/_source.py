@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Hashable, Mapping
 from functools import partial
 from types import TracebackType
@@ -26,7 +27,15 @@ import cattrs
 from yarl import URL
 
 from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseFormatError
-from ._http import PageRequest, Response, page_key, read_error_body, same_origin, validate_base_url
+from ._http import (
+    PageRequest,
+    Response,
+    environment_proxy,
+    page_key,
+    read_error_body,
+    same_origin,
+    validate_base_url,
+)
 from ._models import Campaign, LinkClick
 from ._policy import RetryPolicy
 from ._transport import Transport, TransportStats
@@ -190,6 +199,7 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             retry=policy,
             session=session,
             max_connections=max_connections,
+            proxy=environment_proxy(self.base_url, os.environ),
         )
 
     @property

@@ -158,8 +158,11 @@ class Transport:
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
         max_connections: int | None = None,
+        proxy: URL | None = None,
     ) -> None:
         self._provider = provider
+        # Only the transport's own session goes through it; a caller's keeps its settings.
+        self._proxy = proxy if session is None else None
         self._headers = dict(headers)
         # A header carrying a secret is as secret as the secret itself.
         self._secrets = tuple(
@@ -318,6 +321,7 @@ class Transport:
                 timeout=_NO_AIOHTTP_TIMEOUT,
                 allow_redirects=False,
                 raise_for_status=False,
+                proxy=self._proxy,
             ) as raw:
                 return raw, await raw.read()
         except asyncio.CancelledError:

@@ -23,6 +23,7 @@ from linkstats import (
 )
 from linkstats._http import (
     RateLimitWindow,
+    environment_proxy,
     error_for_response,
     excerpt,
     page_key,
@@ -258,3 +259,36 @@ def test_errors_survive_pickling() -> None:
     assert copy.url == error.url
     assert copy.messages == ("slow down",)
     assert copy.body_excerpt == '{"error": "slow down"}'
+
+
+SENDGRID = "https://api.sendgrid.com"
+VIA = {"HTTPS_PROXY": "http://p:1"}
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "proxy"),
+    [
+        (SENDGRID, {}, None),
+        (SENDGRID, VIA, "http://p:1"),
+        (
+            SENDGRID,
+            {"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:2"},
+            "http://lower:1",
+        ),
+        (SENDGRID, {"HTTP_PROXY": "http://p:1"}, None),
+        (SENDGRID, {"ALL_PROXY": "http://all:1"}, "http://all:1"),
+        (SENDGRID, {**VIA, "NO_PROXY": "sendgrid.com"}, None),
+        (SENDGRID, {**VIA, "NO_PROXY": ".sendgrid.com"}, None),
+        (SENDGRID, {**VIA, "no_proxy": "*"}, None),
+        (SENDGRID, {**VIA, "NO_PROXY": "grid.com,example.org:443"}, "http://p:1"),
+        ("https://api.paubox.net/v1/orca", {**VIA, "NO_PROXY": "paubox.net:443"}, None),
+        ("http://127.0.0.1:8080", {"HTTP_PROXY": "http://p:1"}, None),
+        ("http://localhost:8080", {"HTTP_PROXY": "http://p:1"}, None),
+    ],
+)
+def test_the_environment_names_the_proxy(
+    url: str, environ: dict[str, str], proxy: str | None
+) -> None:
+    found = environment_proxy(URL(url), environ)
+
+    assert (None if found is None else str(found)) == proxy
