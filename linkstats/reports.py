@@ -128,10 +128,10 @@ def _is_tracking(parameter: str) -> bool:
 
 
 def to_dict(click: LinkClick) -> dict[str, Any]:
-    """A record as plain values (``url`` a string, ``provider`` its name), for pandas or polars."""
+    """A record as plain values (``url`` the provider's text, ``provider`` its name), for
+    pandas or polars."""
     row: dict[str, Any] = msgspec.structs.asdict(click)
     row["provider"] = str(click.provider)
-    row["url"] = str(click.url)
     return row
 
 
@@ -193,10 +193,13 @@ class Totals:
 
     def _part(self, grouping: str) -> Callable[[LinkClick], Any]:
         normalize = self._normalize
-        if grouping == "url" and normalize is not None:
-            return lambda click: str(normalize(click.url))
-        if grouping in ("url", "provider"):
-            return lambda click: str(getattr(click, grouping))
+        if grouping == "url":
+            if normalize is not None:
+                return lambda click: str(normalize(click.url))
+            # The provider's text, as records and every output format spell it.
+            return operator.attrgetter("url_text")
+        if grouping == "provider":
+            return lambda click: str(click.provider)
         return operator.attrgetter(GROUPINGS[grouping])
 
 

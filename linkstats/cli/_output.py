@@ -13,7 +13,6 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
-from yarl import URL
 
 from ..reports import CsvWriter, JsonLinesWriter, JsonWriter
 from . import UsageError
@@ -96,8 +95,8 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str)
 
 def _cell(column: str, value: Any) -> str:
     if column == "url":
-        # Shown as a person reads it: an internationalized host in its own script.
-        return URL(value, encoded=True).human_repr() if value else "(no URL reported)"
+        # The provider's text, as CSV and JSON spell it.
+        return str(value) if value else "(no URL reported)"
     if value is None:
         return ""
     if isinstance(value, int):
