@@ -366,3 +366,22 @@ async def test_by_step_and_by_ab_split_ask_sendgrid_to_split_its_rows() -> None:
     } == expected_splits
     assert "all" not in {variation for variation, _ in expected_splits}
     assert [query.get("group_by") for query in queries] == ["step_id", "ab_variation,ab_phase"]
+
+
+@pytest.mark.parametrize("command", ["fetch", "list", "demo", "simulator"])
+async def test_every_option_has_help_and_each_command_an_example(command: str) -> None:
+    finished = await run(command, "--help")
+
+    options = [line for line in finished.stdout.splitlines() if line.startswith("  -")]
+    described = [
+        line for line in options if len(line.split("  ")) > 2 or line.strip().startswith("-h")
+    ]
+    assert finished.code == 0
+    assert "example" in finished.stdout
+    assert options
+    # An option without help is alone on its line, or followed by an indented description.
+    bare = [line for line in options if line not in described]
+    lines = finished.stdout.splitlines()
+    assert all(lines[lines.index(line) + 1].startswith(" " * 20) for line in bare)
+    if command in ("fetch", "list"):
+        assert "exit status:" in finished.stdout

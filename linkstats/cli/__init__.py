@@ -108,6 +108,28 @@ def _behavior(text: str) -> tuple[str, Any]:
     return target_id, known[name]
 
 
+EXIT_CODES = """exit status:
+  0    everything fetched
+  1    some targets or listings failed; the output holds the rest
+  2    nothing fetched because of usage or credentials: bad options, an unreadable
+       targets file or output path, missing credentials, or every target refused (401/403)
+  130  interrupted"""
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (the default, for reading), csv, json (one array) or jsonl (a row a line)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write here instead of standard output, whole or not at all",
+    )
+
+
 def _chattiness(parser: argparse.ArgumentParser) -> None:
     chattiness = parser.add_mutually_exclusive_group()
     chattiness.add_argument(
@@ -134,7 +156,11 @@ def _connection_options(
             f"else {info.default_base_url}",
         )
     parser.add_argument(
-        "--concurrency", type=_positive, default=16, help="requests in flight at once (16)"
+        "--concurrency",
+        type=_positive,
+        default=16,
+        metavar="N",
+        help="requests in flight at once (16)",
     )
 
 
@@ -180,6 +206,11 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         description=(
             f"Fetch link clicks for campaigns. Credentials come from {_credentials(providers)}."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  linkstats fetch --all --format csv --output clicks.csv\n"
+        "  linkstats fetch --sendgrid-automation ID --by step\n"
+        "  linkstats list --format csv | linkstats fetch --targets - --by source\n\n" + EXIT_CODES,
     )
     fetch_parser.set_defaults(command="fetch")
     targets = fetch_parser.add_argument_group("targets")
@@ -197,7 +228,8 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     targets.add_argument(
         "--targets",
         metavar="FILE",
-        help=f"a file of 'provider,id' lines ({names}); - for standard input",
+        help=f"a file of 'provider,id' lines ({names}), or what linkstats list writes (CSV "
+        "or JSON lines); - for standard input",
     )
     targets.add_argument(
         "--all",
@@ -227,23 +259,28 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         action="store_true",
         help="group URLs ignoring host case, default ports, fragments and tracking parameters",
     )
-    fetch_parser.add_argument("--format", choices=FORMATS, default="table")
-    fetch_parser.add_argument(
-        "--output", metavar="FILE", help="write here instead of standard output"
-    )
+    _output_options(fetch_parser)
 
     list_parser = commands.add_parser(
         "list",
         help="list the campaigns the providers with credentials set can list",
-        description=f"List the campaigns of {titles}.",
+        description=f"List the campaigns of {titles}; the CSV and JSON lines it writes are "
+        "what fetch --targets reads.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  linkstats list\n"
+        "  linkstats list --format jsonl > campaigns.jsonl\n\n" + EXIT_CODES,
     )
     list_parser.set_defaults(command="list")
     _connection_options(list_parser, providers)
-    list_parser.add_argument("--format", choices=FORMATS, default="table")
-    list_parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    _output_options(list_parser)
 
     demo_parser = commands.add_parser(
-        "demo", help="fetch every campaign the built-in simulator lists"
+        "demo",
+        help="fetch every campaign the built-in simulator lists",
+        description="Start the built-in simulator on loopback, list every campaign it has, "
+        "fetch them all and print the most-clicked links.",
+        epilog="example: linkstats demo",
     )
     demo_parser.set_defaults(command="demo")
     _chattiness(demo_parser)
