@@ -17,8 +17,8 @@ import enum
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import IO, Any, Final, Self
+from types import MappingProxyType, TracebackType
+from typing import IO, TYPE_CHECKING, Any, Final, Self
 from urllib.parse import unquote
 
 import attrs
@@ -28,9 +28,14 @@ from yarl import URL
 
 from ._models import LinkClick
 
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
 __all__ = [
     "GROUPINGS",
     "RECORD_FIELDS",
+    "RECORD_SCHEMA",
     "TRACKING_PARAMETERS",
     "CsvWriter",
     "JsonLinesWriter",
@@ -38,11 +43,30 @@ __all__ = [
     "Totals",
     "normalize_url",
     "to_dict",
+    "to_pandas",
+    "to_polars",
     "totals",
 ]
 
 RECORD_FIELDS: Final = LinkClick.__struct_fields__
 """The columns of a record, in order: what ``to_dict`` returns."""
+
+RECORD_SCHEMA: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "provider": "string",
+        "source_id": "string",
+        "url": "string",
+        "clicks": "integer",
+        "link_id": "string or null",
+        "delivery_id": "string or null",
+        "opened_at": "timestamp, UTC, or null",
+        "step_id": "string or null",
+        "url_location": "integer or null",
+        "ab_variation": "string or null",
+        "ab_phase": "string or null",
+    }
+)
+"""Each column's type, as ``to_pandas`` and ``to_polars`` give it whatever the rows hold."""
 
 GROUPINGS: Final = {
     "url": "url",
@@ -133,6 +157,36 @@ def to_dict(click: LinkClick) -> dict[str, Any]:
     row: dict[str, Any] = msgspec.structs.asdict(click)
     row["provider"] = str(click.provider)
     return row
+
+
+def to_pandas(clicks: Iterable[LinkClick]) -> pandas.DataFrame:
+    """Records as a pandas DataFrame of ``RECORD_SCHEMA``'s types: strings as ``string``,
+    ``url_location`` a nullable ``Int64``, ``opened_at`` UTC datetimes
+    (``pip install 'linkstats[dataframes]'``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([to_dict(click) for click in clicks], columns=list(RECORD_FIELDS))
+    strings = {name: "string" for name, kind in RECORD_SCHEMA.items() if "string" in kind}
+    frame = frame.astype({**strings, "clicks": "int64", "url_location": "Int64"})
+    frame["opened_at"] = pd.to_datetime(frame["opened_at"], utc=True)
+    return frame
+
+
+def to_polars(clicks: Iterable[LinkClick]) -> polars.DataFrame:
+    """Records as a polars DataFrame of ``RECORD_SCHEMA``'s types, the schema given rather
+    than inferred from the first rows (``pip install 'linkstats[dataframes]'``)."""
+    import polars as pl
+
+    schema: dict[str, Any] = {
+        name: pl.String for name, kind in RECORD_SCHEMA.items() if "string" in kind
+    }
+    schema |= {
+        "clicks": pl.Int64,
+        "opened_at": pl.Datetime("us", "UTC"),
+        "url_location": pl.Int64,
+    }
+    ordered = {name: schema[name] for name in RECORD_FIELDS}
+    return pl.DataFrame([to_dict(click) for click in clicks], schema=ordered, orient="row")
 
 
 @attrs.define
