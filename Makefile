@@ -9,13 +9,14 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "linkstats needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
-# The demo needs the command line's extra; the checks need the development tools too.
+# The demo needs the command line's extra; the checks need the development tools too, which
+# are not published as extras (requirements/).
 $(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli]'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,dataframes]' -r requirements/dev.txt
 	touch $@
 
 demo: $(VENV)/.installed-cli
@@ -33,8 +34,8 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,bench]'
+$(VENV)/.installed-bench: pyproject.toml requirements/bench.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli]' -r requirements/bench.txt
 	touch $@
 
 bench: $(VENV)/.installed-bench
