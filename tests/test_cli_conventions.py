@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -43,24 +44,46 @@ async def test_version_is_the_package_version() -> None:
     assert linkstats.__version__ == "0.1.0"
 
 
+WITHOUT_RICH = "import sys; sys.modules['rich'] = None; from linkstats.cli import main; "
+
+
 @pytest.mark.parametrize("arguments", [["--help"], ["fetch", "--help"], ["--version"]])
 async def test_help_and_version_work_without_the_cli_extra(arguments: list[str]) -> None:
-    """With rich missing, --help and --version still answer; a command says what to install."""
-    program = (
-        "import sys; sys.modules['rich'] = None; from linkstats.cli import main; "
-        f"sys.exit(main({arguments!r}))"
-    )
-    asked = await _python(program)
-    command = await _python(
-        "import sys; sys.modules['rich'] = None; from linkstats.cli import main; "
-        "sys.exit(main(['demo']))"
-    )
+    asked = await _python(WITHOUT_RICH + f"sys.exit(main({arguments!r}))")
 
     assert asked.code == 0
     assert asked.stdout.startswith(("usage: linkstats", "linkstats 0"))
-    assert (command.code, command.stdout) == (2, "")
-    assert command.stderr == (
-        "linkstats: this command needs the command line's extra: pip install 'linkstats[cli]'\n"
+
+
+async def test_csv_and_json_work_without_the_cli_extra_and_tables_say_what_to_install(
+    simulator: Simulator,
+) -> None:
+    """Only the table and the live progress need rich; failures still reach stderr."""
+    common = [f"--sendgrid-automation={AUTOMATIONS[0]}", f"--sendgrid-automation={REFUSED}",
+              *base_urls(simulator)]  # fmt: skip
+    as_csv = await _python(
+        WITHOUT_RICH + f"sys.exit(main(['fetch', *{common!r}, '--format=csv']))",
+        environment=credentials(simulator),
+    )
+    simulator.log.clear()
+    as_table = await _python(
+        WITHOUT_RICH + f"sys.exit(main(['fetch', *{common!r}]))", environment=credentials(simulator)
+    )
+    demo = await _python(WITHOUT_RICH + "sys.exit(main(['demo']))")
+
+    assert as_csv.code == 1
+    assert as_csv.stdout.startswith("url,clicks,records\r\n")
+    assert as_csv.stderr.startswith(f"failed: sendgrid automation {REFUSED}: credentials refused")
+    assert (as_table.code, as_table.stdout) == (2, "")
+    assert as_table.stderr == (
+        "linkstats: error: the table format needs the command line's extra: "
+        "pip install 'linkstats[cli]' (or use --format csv, json or jsonl)\n"
+    )
+    assert simulator.log.count() == 0
+    assert (demo.code, demo.stderr) == (
+        2,
+        "linkstats: error: the demo's table needs the command line's extra: "
+        "pip install 'linkstats[cli]'\n",
     )
 
 
@@ -199,14 +222,14 @@ def _read_only(path: Path) -> Path:
     return path
 
 
-async def _python(program: str) -> Finished:
+async def _python(program: str, environment: dict[str, str] | None = None) -> Finished:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         program,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=without_credentials(os.environ),
+        env={**without_credentials(os.environ), **(environment or {})},
     )
     async with asyncio.timeout(60):
         stdout, stderr = await process.communicate()
@@ -385,3 +408,56 @@ async def test_every_option_has_help_and_each_command_an_example(command: str) -
     assert all(lines[lines.index(line) + 1].startswith(" " * 20) for line in bare)
     if command in ("fetch", "list"):
         assert "exit status:" in finished.stdout
+
+
+async def test_a_missing_paubox_username_says_so(simulator: Simulator) -> None:
+    """The reference's base URL names the account: without PAUBOX_USERNAME, one line, exit 2,
+    nothing sent."""
+    finished = await run(
+        "fetch",
+        f"--paubox-send={uuid_for(1, kind=1)}",
+        *base_urls(simulator),
+        environment={"PAUBOX_API_KEY": simulator.config.paubox.api_key},
+    )
+
+    assert finished.code == 2
+    assert finished.stderr == (
+        f"linkstats: error: set PAUBOX_USERNAME: {simulator.paubox_base_url} names the account "
+        "in its path (Paubox's newer https://api.paubox.com/v1/marketing does not)\n"
+    )
+    assert simulator.log.count() == 0
+
+
+async def test_a_terminal_sees_the_listing_and_the_fetch_summed_up() -> None:
+    """On a terminal, --all says what it listed and what it fetched, in plural forms."""
+    async with Simulator() as simulator:
+        master, terminal = pty.openpty()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "linkstats", "fetch", "--all", *base_urls(simulator),
+            "--format=csv", stdout=asyncio.subprocess.PIPE, stderr=terminal,
+            env={**without_credentials(os.environ), **credentials(simulator),
+                 "COLUMNS": "200", "TERM": "xterm"},
+        )  # fmt: skip
+        os.close(terminal)
+        async with asyncio.timeout(60):
+            await process.communicate()
+        shown = _drain(master)
+
+    assert process.returncode == 0
+    assert "listed 75 campaigns from 2 of 2 providers" in shown
+    assert "75 of 75 targets, 3,588 records, 0 failed, 0 retries" in shown
+
+
+def _drain(descriptor: int) -> str:
+    """Everything written to a terminal whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(descriptor, 65536)
+        except OSError:  # EIO once the other end is closed and read out
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(descriptor)
+    return b"".join(chunks).decode(errors="replace")

@@ -1,7 +1,8 @@
 """The ``linkstats`` command: fetch, list, demo, simulator, for every registered provider.
 
-Terminal output goes through rich, from the optional ``cli`` extra; the library itself never
-imports this package. Exit codes: 0 everything fetched (or the reader of a pipe left early), 1
+Tables and live progress go through rich, from the optional ``cli`` extra; without it, CSV
+and JSON output, ``--help`` and ``--version`` still work. The library itself never imports
+this package. Exit codes: 0 everything fetched (or the reader of a pipe left early), 1
 some targets failed (the output holds the rest), 2 nothing fetched because of usage or
 credentials (bad options, an unreadable targets file or output path, missing credentials, or
 every target refused with 401/403), 130 interrupted.
@@ -172,8 +173,7 @@ Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def _command(name: str) -> Command:
-    """The command's implementation, imported only now: it needs the ``cli`` extra, and
-    ``--help`` and ``--version`` do not."""
+    """The command's implementation, imported only when it runs."""
     if name == "fetch":
         from ._fetch import fetch
 

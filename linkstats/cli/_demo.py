@@ -7,14 +7,13 @@ import sys
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from rich.console import Console
-
 from .. import LinkStats, LinkStatsSource, ProviderInfo
 from ..reports import Totals, normalize_url
 from ..testing import Faults, RateLimit, SendGridConfig, Simulator, SimulatorConfig
 from . import EXIT_OK, EXIT_SOME_FAILED
 from ._output import print_table
 from ._run import fetch, plural, report_failures
+from ._terminal import messages, require_rich
 
 TOP_LINKS = 15
 
@@ -40,11 +39,12 @@ def simulated_sources(
 
 async def demo(arguments: argparse.Namespace) -> int:
     """List every campaign the simulator has, fetch them all, print the most-clicked links."""
-    errors = Console(stderr=True)
+    require_rich("the demo's table")
+    errors = messages()
     totals = Totals(("url",), normalize=normalize_url)
     async with Simulator(CONFIG) as simulator:
         sources = simulated_sources(arguments.providers, simulator.environment())
-        errors.print(f"Simulator running on {simulator.url}", highlight=False, soft_wrap=True)
+        errors.print(f"Simulator running on {simulator.url}")
         async with LinkStats(*sources, concurrency=16) as stats:
             targets: list[Hashable] = [campaign.target async for campaign in stats.discover()]
         tally = await fetch(

@@ -10,8 +10,6 @@ import sys
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from typing import IO, Any
 
-from rich.console import Console
-
 from .. import (
     LinkClick,
     LinkStatsSource,
@@ -31,18 +29,25 @@ from . import (
 from ._output import check_output, destination, print_table, stream_writer
 from ._run import fetch as run_fetch
 from ._run import list_all, provider_of, report_failures
+from ._terminal import messages, require_rich
 
 
 async def fetch(arguments: argparse.Namespace) -> int:
     """Fetch the targets, write totals or records, list failures; return the exit code."""
-    errors = Console(stderr=True)
+    errors = messages()
     providers: Mapping[str, ProviderInfo] = arguments.providers
     check_output(arguments.output)
+    if arguments.format == "table":
+        require_rich("the table format", " (or use --format csv, json or jsonl)")
     listed = None
     if arguments.all:
         sources = sources_for(arguments, os.environ, needed=None)
         listed = await list_all(
-            sources, concurrency=arguments.concurrency, console=errors, verbose=arguments.verbose
+            sources,
+            concurrency=arguments.concurrency,
+            console=errors,
+            verbose=arguments.verbose,
+            progress=not arguments.quiet,
         )
         targets = [campaign.target for campaign in listed.campaigns]
         targets += [
@@ -90,7 +95,9 @@ async def fetch(arguments: argparse.Namespace) -> int:
             _write(file, arguments.format, rows, columns)
     report_failures(providers, tally, errors, verbose=arguments.verbose)
     if errors.is_terminal and not arguments.quiet:
-        errors.print(tally.summary(), highlight=False, soft_wrap=True)
+        if listed is not None:
+            errors.print(listed.summary())
+        errors.print(tally.summary())
     if tally.all_refused:
         return EXIT_USAGE
     return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK

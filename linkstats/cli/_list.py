@@ -7,13 +7,12 @@ import os
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from rich.console import Console
-
 from .. import Campaign, ProviderInfo
 from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from ._fetch import sources_for
 from ._output import check_output, destination, print_table, stream_writer
 from ._run import kind_and_id, list_all
+from ._terminal import messages, require_rich
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
@@ -22,13 +21,19 @@ async def list_campaigns(arguments: argparse.Namespace) -> int:
     """Write one row per campaign listed; a failing listing is reported and the others are
     still listed (exit 1), every listing refusing its credentials is exit 2."""
     check_output(arguments.output)
+    if arguments.format == "table":
+        require_rich("the table format", " (or use --format csv, json or jsonl)")
     sources = sources_for(arguments, os.environ, needed=None)
+    errors = messages()
     listed = await list_all(
         sources,
         concurrency=arguments.concurrency,
-        console=Console(stderr=True),
+        console=errors,
         verbose=arguments.verbose,
+        progress=not arguments.quiet,
     )
+    if errors.is_terminal and not arguments.quiet:
+        errors.print(listed.summary())
     if listed.all_refused:
         return EXIT_USAGE
     rows = [_row(arguments.providers, campaign) for campaign in listed.campaigns]

@@ -9,12 +9,12 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from ..reports import CsvWriter, JsonLinesWriter, JsonWriter
+
+if TYPE_CHECKING:
+    from rich.table import Table
 from . import UsageError
 
 
@@ -84,6 +84,8 @@ def stream_writer(
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str) -> Table:
     """Rows as a rich table; numbers right-aligned, URLs folded rather than cut."""
+    from rich.table import Table
+
     view = Table(title=title)
     for column in columns:
         numeric = column in ("clicks", "records", "url_location")
@@ -108,6 +110,8 @@ def print_table(
     file: IO[str], rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str
 ) -> None:
     """Render a table to a terminal in colour, or to a file or pipe as plain text."""
+    from rich.console import Console
+
     console = Console(file=file)
     if not console.is_terminal:
         # A file or a pipe has no width: give the table all it needs, so no cell folds.

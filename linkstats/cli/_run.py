@@ -9,16 +9,6 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from .. import (
     AuthenticationError,
@@ -38,6 +28,8 @@ from .. import (
     TransportError,
     TransportStats,
 )
+from ._terminal import Messages, Update, status
+from ._terminal import progress as show_progress
 
 
 @attrs.frozen
@@ -91,7 +83,7 @@ async def fetch(
     *,
     concurrency: int,
     keep: Callable[[list[LinkClick]], None],
-    console: Console,
+    console: Messages,
     progress: bool = True,
 ) -> Tally:
     """Fetch every target, handing each good target's records to ``keep`` as it completes."""
@@ -108,10 +100,9 @@ async def fetch(
     def waited() -> float:
         return sum(stats.rate_limit_wait for stats in counted)
 
-    with _progress(console, shown=progress) as display:
-        task = display.add_task("Fetching", total=len(targets), records=0, failed=0, waiting=0.0)
+    with show_progress(console, shown=progress, total=len(targets)) as update:
         async with LinkStats(*sources, concurrency=concurrency) as stats:
-            ticker = asyncio.create_task(_tick(display, task, waited))
+            ticker = asyncio.create_task(_tick(update, waited))
             try:
                 async for result in stats.results(targets):
                     if result.ok:
@@ -119,9 +110,7 @@ async def fetch(
                         records += len(result.clicks)
                     else:
                         failures.append(result)
-                    display.update(
-                        task, advance=1, records=records, failed=len(failures), waiting=waited()
-                    )
+                    update(advance=1, records=records, failed=len(failures), waiting=waited())
             finally:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
@@ -135,26 +124,11 @@ async def fetch(
     )
 
 
-def _progress(console: Console, *, shown: bool) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("targets, {task.fields[records]:,} records, {task.fields[failed]} failed,"),
-        TextColumn("{task.fields[waiting]:.1f} s rate-limited"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not (shown and console.is_terminal),
-    )
-
-
-async def _tick(progress: Progress, task: TaskID, waited: Callable[[], float]) -> None:
+async def _tick(update: Update, waited: Callable[[], float]) -> None:
     """Keep the rate-limit figure moving between targets."""
     while True:
         await asyncio.sleep(0.5)
-        progress.update(task, waiting=waited())
+        update(waiting=waited())
 
 
 # What went wrong, in a few words, by the kind of error; the first that matches.
@@ -194,7 +168,7 @@ def failure_line(subject: str, error: LinkStatsError, *, verbose: bool) -> str:
 
 
 def report_failures(
-    providers: Mapping[str, ProviderInfo], tally: Tally, console: Console, *, verbose: bool
+    providers: Mapping[str, ProviderInfo], tally: Tally, console: Messages, *, verbose: bool
 ) -> None:
     """One line per failed target on standard error, then how many failed of each kind."""
     kinds: Counter[str] = Counter()
@@ -203,15 +177,10 @@ def report_failures(
         kinds[failure_kind(result.error)] += 1
         subject = provider_of(providers, result.target).describe(result.target)
         line = failure_line(subject, result.error, verbose=verbose)
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(line)
     if kinds:
         counted = ", ".join(f"{count:,} {kind}" for kind, count in kinds.most_common())
-        console.print(
-            f"{plural(len(tally.failures), 'target')} failed: {counted}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        console.print(f"{plural(len(tally.failures), 'target')} failed: {counted}")
 
 
 def plural(count: int, noun: str) -> str:
@@ -228,6 +197,14 @@ class Listed:
     campaigns: list[Campaign[Hashable]]
     failures: tuple[LinkStatsError, ...]
     sources: int
+    seconds: float
+
+    def summary(self) -> str:
+        listed = self.sources - len(self.failures)
+        return (
+            f"listed {plural(len(self.campaigns), 'campaign')} from {listed:,} of "
+            f"{plural(self.sources, 'provider')}, {self.seconds:.1f} s"
+        )
 
     @property
     def all_refused(self) -> bool:
@@ -238,18 +215,25 @@ class Listed:
 
 
 async def list_all(
-    sources: Sequence[LinkStatsSource[Any]], *, concurrency: int, console: Console, verbose: bool
+    sources: Sequence[LinkStatsSource[Any]],
+    *,
+    concurrency: int,
+    console: Messages,
+    verbose: bool,
+    progress: bool = True,
 ) -> Listed:
     """Every campaign each source lists; a failing listing is reported on ``console`` and the
-    other sources are still listed."""
+    other sources are still listed. A spinner shows on a terminal meanwhile."""
+    started = time.monotonic()
     campaigns: list[Campaign[Hashable]] = []
     failures: list[LinkStatsError] = []
-    for source in sources:
-        async with LinkStats(source, concurrency=concurrency) as stats:
-            try:
-                campaigns += [campaign async for campaign in stats.discover()]
-            except LinkStatsError as error:
-                failures.append(error)
-                line = failure_line(f"listing {error.target}", error, verbose=verbose)
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
-    return Listed(campaigns, tuple(failures), len(sources))
+    with status(console, "Listing campaigns", shown=progress):
+        for source in sources:
+            async with LinkStats(source, concurrency=concurrency) as stats:
+                try:
+                    campaigns += [campaign async for campaign in stats.discover()]
+                except LinkStatsError as error:
+                    failures.append(error)
+                    line = failure_line(f"listing {error.target}", error, verbose=verbose)
+                    console.print(line)
+    return Listed(campaigns, tuple(failures), len(sources), time.monotonic() - started)
