@@ -171,8 +171,9 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
         if type(clicked) is not int or clicked < 0:
             clicked = optional_count(clicked) or 0
         clicks.append(
-            record(provider, send_id, target_url or "", clicked, link_id, delivery_id,
-                   when(opened_at) if opened_at is not None else None)
+            record(provider=provider, source_id=send_id, url=target_url or "", clicks=clicked,
+                   link_id=link_id, delivery_id=delivery_id,
+                   opened_at=when(opened_at) if opened_at is not None else None)
         )  # fmt: skip
     return clicks
 
@@ -187,7 +188,15 @@ def unique_link_clicks(send_id: str, body: bytes) -> list[LinkClick]:
         html_id, target_url = link.get("html_id"), link.get("target_url")
         _check_strings(html_id, target_url)
         clicked = optional_count(link.get("clicked")) or 0
-        clicks.append(record(provider, send_id, target_url or "", clicked, html_id))
+        clicks.append(
+            record(
+                provider=provider,
+                source_id=send_id,
+                url=target_url or "",
+                clicks=clicked,
+                link_id=html_id,
+            )
+        )
     return clicks
 
 
