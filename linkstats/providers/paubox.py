@@ -171,10 +171,16 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
         if type(clicked) is not int or clicked < 0:
             clicked = optional_count(clicked) or 0
         clicks.append(
-            record(provider=provider, source_id=send_id, url=target_url or "", clicks=clicked,
-                   link_id=link_id, delivery_id=delivery_id,
-                   opened_at=when(opened_at) if opened_at is not None else None)
-        )  # fmt: skip
+            record(
+                provider=provider,
+                source_id=send_id,
+                url=target_url or "",
+                clicks=clicked,
+                link_id=link_id,
+                delivery_id=delivery_id,
+                opened_at=when(opened_at) if opened_at is not None else None,
+            )
+        )
     return clicks
 
 

@@ -175,9 +175,15 @@ def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
         ):
             _check_row(url, count, url_location, step_id)
         clicks.append(
-            record(provider=provider, source_id=automation_id, url=url, clicks=count,
-                   step_id=step_id, url_location=url_location)
-        )  # fmt: skip
+            record(
+                provider=provider,
+                source_id=automation_id,
+                url=url,
+                clicks=count,
+                step_id=step_id,
+                url_location=url_location,
+            )
+        )
     return clicks
 
 
@@ -200,9 +206,16 @@ def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
         ):
             _check_row(url, count, url_location, variation, phase)
         clicks.append(
-            record(provider=provider, source_id=single_send_id, url=url, clicks=count,
-                   url_location=url_location, ab_variation=variation, ab_phase=phase)
-        )  # fmt: skip
+            record(
+                provider=provider,
+                source_id=single_send_id,
+                url=url,
+                clicks=count,
+                url_location=url_location,
+                ab_variation=variation,
+                ab_phase=phase,
+            )
+        )
     return clicks
 
 
