@@ -80,6 +80,11 @@ def _optional_factory(converter: cattrs.Converter) -> Callable[[Any], Callable[[
     return factory
 
 
+def not_an_object(value: Any) -> TypeError:
+    """The error for a value that should have been a JSON object."""
+    return TypeError(f"expected a JSON object, got {type(value).__name__}")
+
+
 def string(value: Any, _: Any = None) -> str:
     """A string, never coerced from anything else."""
     if type(value) is not str:

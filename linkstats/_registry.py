@@ -65,7 +65,6 @@ class ProviderInfo:
     ``split(target, fields)`` returns the target as it must be asked for so that its records
     tell apart the record ``fields`` a report groups by (``step_id``, ``ab_variation``, ...),
     for a provider that only reports them on request; the default asks for nothing more.
-    ``split_fields`` names the fields it can split by.
     """
 
     name: str
@@ -77,7 +76,6 @@ class ProviderInfo:
     base_url_help: str
     target_options: tuple[TargetOption, ...] = ()
     split: Callable[[Any, frozenset[str]], Any] = attrs.field(default=lambda target, _: target)
-    split_fields: frozenset[str] = frozenset()
 
     def __attrs_post_init__(self) -> None:
         if not self.target_kinds:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
-from typing import IO, Any
+from typing import Any
 
 from .. import (
     LinkClick,
@@ -26,19 +26,17 @@ from . import (
     target_dest,
     target_names,
 )
-from ._output import check_output, destination, print_table, stream_writer
+from ._output import check_output, destination, stream_writer, write_rows
 from ._run import fetch as run_fetch
 from ._run import list_all, provider_of, report_failures
-from ._terminal import messages, require_rich
+from ._terminal import messages
 
 
 async def fetch(arguments: argparse.Namespace) -> int:
     """Fetch the targets, write totals or records, list failures; return the exit code."""
     errors = messages()
     providers: Mapping[str, ProviderInfo] = arguments.providers
-    check_output(arguments.output)
-    if arguments.format == "table":
-        require_rich("the table format", " (or use --format csv, json or jsonl)")
+    check_output(arguments.output, arguments.format)
     listed = None
     if arguments.all:
         sources = sources_for(arguments, os.environ, needed=None)
@@ -92,7 +90,7 @@ async def fetch(arguments: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
         else:
-            _write(file, arguments.format, rows, columns)
+            write_rows(file, arguments.format, rows, columns, title="Clicks")
     report_failures(providers, tally, errors, verbose=arguments.verbose)
     if errors.is_terminal and not arguments.quiet:
         if listed is not None:
@@ -117,16 +115,6 @@ def _with_options(
         if getattr(arguments, option_dest(info, option)):
             target = option.apply(target)
     return target
-
-
-def _write(
-    file: IO[str], output_format: str, rows: list[dict[str, Any]], columns: tuple[str, ...]
-) -> None:
-    if output_format == "table":
-        print_table(file, rows, columns, title="Clicks")
-        return
-    with stream_writer(file, output_format, columns) as writer:
-        writer.write_all(rows)
 
 
 def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Hashable]:

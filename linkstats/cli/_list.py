@@ -10,9 +10,9 @@ from typing import Any
 from .. import Campaign, ProviderInfo
 from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from ._fetch import sources_for
-from ._output import check_output, destination, print_table, stream_writer
+from ._output import check_output, destination, write_rows
 from ._run import kind_and_id, list_all
-from ._terminal import messages, require_rich
+from ._terminal import messages
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 
@@ -20,9 +20,7 @@ COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
 async def list_campaigns(arguments: argparse.Namespace) -> int:
     """Write one row per campaign listed; a failing listing is reported and the others are
     still listed (exit 1), every listing refusing its credentials is exit 2."""
-    check_output(arguments.output)
-    if arguments.format == "table":
-        require_rich("the table format", " (or use --format csv, json or jsonl)")
+    check_output(arguments.output, arguments.format)
     sources = sources_for(arguments, os.environ, needed=None)
     errors = messages()
     listed = await list_all(
@@ -38,11 +36,7 @@ async def list_campaigns(arguments: argparse.Namespace) -> int:
         return EXIT_USAGE
     rows = [_row(arguments.providers, campaign) for campaign in listed.campaigns]
     with destination(arguments.output) as file:
-        if arguments.format == "table":
-            print_table(file, rows, COLUMNS, title="Campaigns")
-        else:
-            with stream_writer(file, arguments.format, COLUMNS) as writer:
-                writer.write_all(rows)
+        write_rows(file, arguments.format, rows, COLUMNS, title="Campaigns")
     return EXIT_SOME_FAILED if listed.failures else EXIT_OK
 
 

@@ -16,10 +16,14 @@ from ..reports import CsvWriter, JsonLinesWriter, JsonWriter
 if TYPE_CHECKING:
     from rich.table import Table
 from . import UsageError
+from ._terminal import require_rich
 
 
-def check_output(path: str | None) -> None:
-    """Refuse, before anything is fetched, an output path that could not be written."""
+def check_output(path: str | None, output_format: str) -> None:
+    """Refuse, before anything is fetched, an output path that could not be written, or a
+    table without the extra that draws it."""
+    if output_format == "table":
+        require_rich("the table format", " (or use --format csv, json or jsonl)")
     if path is None or path == "-":
         return
     # A symlink is written through, as a shell redirection writes through it.
@@ -69,6 +73,22 @@ def _mode_for(target: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def write_rows(
+    file: IO[str],
+    output_format: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str,
+) -> None:
+    """Rows in the chosen format: a table with ``title``, or CSV or JSON (lines)."""
+    if output_format == "table":
+        print_table(file, rows, columns, title=title)
+        return
+    with stream_writer(file, output_format, columns) as writer:
+        writer.write_all(rows)
 
 
 def stream_writer(

@@ -46,11 +46,7 @@ class Tally:
     @property
     def all_refused(self) -> bool:
         """Nothing was fetched because every target's credentials were refused (401/403)."""
-        return (
-            bool(self.targets)
-            and len(self.failures) == self.targets
-            and all(isinstance(result.error, AuthenticationError) for result in self.failures)
-        )
+        return _all_refused([result.error for result in self.failures], self.targets)
 
     def summary(self) -> str:
         return (
@@ -59,6 +55,15 @@ class Tally:
             f"{plural(self.retries, 'retry')}, "
             f"{self.rate_limit_wait:.1f} s waiting on rate limits, {self.seconds:.1f} s"
         )
+
+
+def _all_refused(errors: Sequence[LinkStatsError | None], attempted: int) -> bool:
+    """Whether each of ``attempted`` things failed, every one for its credentials."""
+    return (
+        attempted > 0
+        and len(errors) == attempted
+        and all(isinstance(error, AuthenticationError) for error in errors)
+    )
 
 
 def provider_of(providers: Mapping[str, ProviderInfo], target: Hashable) -> ProviderInfo:
@@ -209,9 +214,7 @@ class Listed:
     @property
     def all_refused(self) -> bool:
         """Every source's listing refused its credentials (401/403)."""
-        return len(self.failures) == self.sources and all(
-            isinstance(error, AuthenticationError) for error in self.failures
-        )
+        return _all_refused(self.failures, self.sources)
 
 
 async def list_all(

@@ -27,6 +27,7 @@ from .._http import PageRequest, Response, collect_messages, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     make_converter,
+    not_an_object,
     optional_count,
     optional_string,
     structurer,
@@ -92,10 +93,6 @@ class PauboxSend:
 _NO_ATTRIBUTES: dict[str, Any] = {}
 
 
-def _not_an_object(value: Any) -> TypeError:
-    return TypeError(f"expected a JSON object, got {type(value).__name__}")
-
-
 # A large body is decoded in slices of about this many bytes, cut between two rows.
 _SLICE_BYTES = 1 << 20
 _ROWS_START, _ROWS_END, _BETWEEN_ROWS = b'{"data":[', b"]}", b'},{"'
@@ -130,7 +127,7 @@ def _row_slices(body: bytes) -> Iterator[list[Any]]:
 
 def _rows_of(payload: Any) -> list[Any]:
     if type(payload) is not dict:
-        raise _not_an_object(payload)
+        raise not_an_object(payload)
     data = payload.get("data")
     if data is None:
         return []
@@ -151,12 +148,12 @@ def to_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     clicks = []
     for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
-            raise _not_an_object(link)
+            raise not_an_object(link)
         link_id, kind, attributes = link.get("id"), link.get("type"), link.get("attributes")
         if attributes is None:
             attributes = _NO_ATTRIBUTES
         elif type(attributes) is not dict:
-            raise _not_an_object(attributes)
+            raise not_an_object(attributes)
         target_url = attributes.get("target_url")
         delivery_id = attributes.get("campaign_mailing_delivery_id")
         clicked = attributes.get("clicked")
@@ -190,7 +187,7 @@ def unique_link_clicks(send_id: str, body: bytes) -> list[LinkClick]:
     clicks = []
     for link in chain.from_iterable(_row_slices(body)):
         if type(link) is not dict:
-            raise _not_an_object(link)
+            raise not_an_object(link)
         html_id, target_url = link.get("html_id"), link.get("target_url")
         _check_strings(html_id, target_url)
         clicked = optional_count(link.get("clicked")) or 0

@@ -30,6 +30,7 @@ from .._http import PageRequest, Response, read_error_body
 from .._models import Campaign, LinkClick, Listing
 from .._parsing import (
     make_converter,
+    not_an_object,
     optional_integer,
     optional_string,
     positive_count,
@@ -130,7 +131,7 @@ class SendGridSingleSend:
 def _results(payload: Any) -> list[Any]:
     """The page's ``results`` list, its ``total_clicks`` and ``_metadata`` checked."""
     if type(payload) is not dict:
-        raise _not_an_object(payload)
+        raise not_an_object(payload)
     results = payload["results"]
     if type(results) is not list:
         raise TypeError(f"expected a list of results, got {type(results).__name__}")
@@ -141,10 +142,6 @@ def _results(payload: Any) -> list[Any]:
 def _next_link(payload: dict[str, Any]) -> str | None:
     metadata = _structure_metadata(payload.get("_metadata"))
     return metadata.next if metadata else None
-
-
-def _not_an_object(value: Any) -> TypeError:
-    return TypeError(f"expected a JSON object, got {type(value).__name__}")
 
 
 def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
@@ -162,7 +159,7 @@ def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
     clicks = []
     for row in _results(payload):
         if type(row) is not dict:
-            raise _not_an_object(row)
+            raise not_an_object(row)
         url, count, step_id, url_location = (
             row["url"], row["clicks"], row.get("step_id"), row.get("url_location")
         )  # fmt: skip
@@ -193,7 +190,7 @@ def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
     clicks = []
     for row in _results(payload):
         if type(row) is not dict:
-            raise _not_an_object(row)
+            raise not_an_object(row)
         url, count, url_location = row["url"], row["clicks"], row.get("url_location")
         variation, phase = row.get("ab_variation"), row.get("ab_phase")
         if not (
@@ -460,5 +457,4 @@ PROVIDER = ProviderInfo(
     default_base_url=DEFAULT_BASE_URL,
     base_url_help=f"SendGrid API base URL ({EU_BASE_URL} for the EU region)",
     split=_split,
-    split_fields=frozenset({"step_id", "ab_variation", "ab_phase"}),
 )
