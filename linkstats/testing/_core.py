@@ -201,7 +201,21 @@ class SimulatorState:
         """The provider whose API `path` belongs to, if any."""
         return next((each for each in self.simulations if each.serves(path)), None)
 
-    async def scripted(
+    async def answer(
+        self,
+        request: web.Request,
+        simulation: ProviderSimulation,
+        subject: Subject,
+        body: Callable[[], bytes],
+    ) -> web.StreamResponse:
+        """What the id's or listing's scripted behaviour answers, or else the 200 with
+        ``body()``, broken as the behaviour may ask."""
+        scripted = await self._scripted(request, simulation, subject)
+        if scripted is not None:
+            return scripted
+        return self._data_response(subject, body())
+
+    async def _scripted(
         self, request: web.Request, simulation: ProviderSimulation, subject: Subject
     ) -> web.StreamResponse | None:
         """What the id's or listing's scripted behaviour answers instead of its data, if any."""
@@ -236,7 +250,7 @@ class SimulatorState:
             raise HangUp
         return None
 
-    def data_response(self, subject: Subject, body: bytes) -> web.Response:
+    def _data_response(self, subject: Subject, body: bytes) -> web.Response:
         """The 200 with `body`, unless the id or listing is scripted to send a broken one."""
         behavior = subject.behavior(self.config)
         if behavior is Behavior.MALFORMED_JSON:

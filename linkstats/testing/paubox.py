@@ -558,12 +558,8 @@ class PauboxSimulation(ProviderSimulation):
         ordering = _order(request.query, _ORDER_BY)
         if isinstance(ordering, Invalid):
             return self.invalid(request, ordering)
-        subject = Subject(send_id)
-        scripted = await state.scripted(request, self, subject)
-        if scripted is not None:
-            return scripted
-        body = _tracking_links_body(self._shape, send_id, *ordering)
-        return state.data_response(subject, body)
+        body = functools.partial(_tracking_links_body, self._shape, send_id, *ordering)
+        return await state.answer(request, self, Subject(send_id), body)
 
     async def _unique_links(self, request: web.Request) -> web.StreamResponse:
         """The click totals of each link of one campaign send's email, in one body."""
@@ -574,11 +570,8 @@ class PauboxSimulation(ProviderSimulation):
         send_id = _send_id(request.query)
         if isinstance(send_id, Invalid):
             return self.invalid(request, send_id)
-        subject = Subject(send_id)
-        scripted = await state.scripted(request, self, subject)
-        if scripted is not None:
-            return scripted
-        return state.data_response(subject, _unique_links_body(self._shape, send_id))
+        body = functools.partial(_unique_links_body, self._shape, send_id)
+        return await state.answer(request, self, Subject(send_id), body)
 
     async def _sends_table(self, request: web.Request) -> web.StreamResponse:
         """The account's sent campaigns, filtered by list name and sorted, in one body."""
@@ -589,10 +582,7 @@ class PauboxSimulation(ProviderSimulation):
         ordering = _order(request.query, _SENDS_ORDER_BY)
         if isinstance(ordering, Invalid):
             return self.invalid(request, ordering)
-        scripted = await state.scripted(request, self, _SENDS_TABLE)
-        if scripted is not None:
-            return scripted
         # An empty search, like none, keeps every send.
         search = _last(request.query, "search", "") or None
-        body = _sends_body(self._shape, search, *ordering)
-        return state.data_response(_SENDS_TABLE, body)
+        body = functools.partial(_sends_body, self._shape, search, *ordering)
+        return await state.answer(request, self, _SENDS_TABLE, body)

@@ -874,10 +874,8 @@ class SendGridSimulation(ProviderSimulation):
                 return self.invalid(request, invalid)
             offset = page_offset
         subject = parsed.subject
-        scripted = await state.scripted(request, self, subject)
-        if scripted is not None:
-            return scripted
-        body = _results_page(
+        body = functools.partial(
+            _results_page,
             self._shape,
             own_origin(request).with_path(request.path),
             parsed,
@@ -885,7 +883,7 @@ class SendGridSimulation(ProviderSimulation):
             subject.behavior(state.config),
             state.foreign_origin,
         )
-        return state.data_response(subject, body)
+        return await state.answer(request, self, subject, body)
 
 
 def _error_body(
