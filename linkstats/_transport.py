@@ -242,8 +242,10 @@ class Transport:
         headers = {**self._headers, **request.headers} if request.headers else self._headers
         loop = asyncio.get_running_loop()
         retries = 0
+        gate = self.gate
         while True:
-            await self._wait_for_budget(url, deadline)
+            if (wait := gate.take(loop.time())) > 0:
+                await self._wait_for_budget(url, deadline, wait)
             self.stats.requests += 1
             sent = time.time()
             answer = await self._attempt(session, url, headers, deadline)
@@ -345,12 +347,13 @@ class Transport:
             if connections is not None:
                 connections.release()
 
-    async def _wait_for_budget(self, url: URL, deadline: float | None) -> None:
-        """Wait while the gate holds requests back, but never longer than the cap in all."""
+    async def _wait_for_budget(self, url: URL, deadline: float | None, wait: float) -> None:
+        """Wait while the gate holds requests back (``wait``, the gate's first answer, is
+        more than 0), but never longer than the cap in all."""
         loop = asyncio.get_running_loop()
         waited = 0.0
         cap = self.retry.max_rate_limit_wait
-        while waited < cap and (wait := self.gate.take(loop.time())) > 0:
+        while waited < cap and wait > 0:
             wait = min(wait, cap - waited)
             if deadline is not None and loop.time() + wait >= deadline:
                 raise TransportError(
@@ -363,6 +366,7 @@ class Transport:
             self._count_wait(wait)
             await asyncio.sleep(wait)
             waited += wait
+            wait = self.gate.take(loop.time())
 
     def _count_wait(self, seconds: float) -> None:
         """Add the part of this wait that no other task's wait already covers."""

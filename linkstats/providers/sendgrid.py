@@ -140,8 +140,22 @@ def _results(payload: Any) -> list[Any]:
 
 
 def _next_link(payload: dict[str, Any]) -> str | None:
-    metadata = _structure_metadata(payload.get("_metadata"))
-    return metadata.next if metadata else None
+    metadata = payload.get("_metadata")
+    if type(metadata) is dict:
+        link, prev, self_url, count = (
+            metadata.get("next"), metadata.get("prev"), metadata.get("self"), metadata.get("count")
+        )  # fmt: skip
+        # Every page checks its links; only a page that fails the quick check is structured,
+        # for the error that says what is wrong.
+        if (
+            (link is None or type(link) is str)
+            and (prev is None or type(prev) is str)
+            and (self_url is None or type(self_url) is str)
+            and (count is None or type(count) is int or type(count) is float)
+        ):
+            return link
+    structured = _structure_metadata(metadata)
+    return structured.next if structured else None
 
 
 def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
