@@ -18,7 +18,7 @@ from . import EXIT_OK, UsageError
 
 async def simulator(arguments: argparse.Namespace) -> int:
     """Serve until interrupted, after saying where, with the variables of each registered
-    provider it serves."""
+    provider it serves; with `--advance-every`, the click counts grow while it serves."""
     try:
         rate_limit = None if arguments.rate_limit is None else RateLimit(limit=arguments.rate_limit)
         config = SimulatorConfig(
@@ -60,7 +60,19 @@ async def simulator(arguments: argparse.Namespace) -> int:
             "  linkstats fetch --all",
             flush=True,
         )
-        await asyncio.Event().wait()
+        # The task group cancels the growth and waits for it when serving ends.
+        async with asyncio.TaskGroup() as tasks:
+            advance_every = getattr(arguments, "advance_every", None)
+            if advance_every is not None and advance_every > 0:
+                tasks.create_task(_advance_every(running, advance_every))
+            await asyncio.Event().wait()
     finally:
         await running.__aexit__(None, None, None)
     return EXIT_OK
+
+
+async def _advance_every(running: Simulator, seconds: float) -> None:
+    """Move the simulator on by one period every `seconds`, so clients see the counts grow."""
+    while True:
+        await asyncio.sleep(seconds)
+        running.advance()

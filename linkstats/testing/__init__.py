@@ -14,6 +14,9 @@ so tests and benchmarks run against real HTTP without the network. `SimulatorCon
 config per provider (`paubox=PauboxConfig(...)`, `sendgrid=SendGridConfig(...)`) beside the
 knobs every provider shares. `make_app` gives the bare `aiohttp.web.Application` for other
 runners; the data functions tell a test what the simulator serves without going through HTTP.
+Click counts are running totals that grow, deterministically, with `SimulatorConfig.period`;
+`Simulator.advance` moves a running simulator on, so a test can compute the growth between two
+fetches.
 
 Default answers follow the official response schemas, with the two deviations the providers'
 own docs say real answers carry: templated URLs (`{{first_name}}`) against `format: uri`, and

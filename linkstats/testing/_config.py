@@ -30,10 +30,15 @@ class SimulatorConfig:
     """Everything that shapes the simulator's answers; equal configs give identical answers.
 
     Each provider's account (credentials, data sizes, listed ids, rate limit) is its own config;
-    the seed, faults, quirks, scripted behaviours and the clock apply to every provider.
+    the seed, the period, faults, quirks, scripted behaviours and the clock apply to every
+    provider.
     """
 
     seed: int = attrs.field(default=0, validator=v.instance_of(int))
+    # How many periods of growth the click counts have had. Stats endpoints report lifetime
+    # running totals, so each period adds clicks, never removes any; 0 is the data as first
+    # drawn. `Simulator.advance` moves a running simulator on.
+    period: int = attrs.field(default=0, validator=[v.instance_of(int), v.ge(0)])
     paubox: PauboxConfig = attrs.field(factory=PauboxConfig, validator=v.instance_of(PauboxConfig))
     sendgrid: SendGridConfig = attrs.field(
         factory=SendGridConfig, validator=v.instance_of(SendGridConfig)

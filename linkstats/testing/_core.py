@@ -82,6 +82,8 @@ class SharedConfig(Protocol):
     @property
     def seed(self) -> int: ...
     @property
+    def period(self) -> int: ...
+    @property
     def faults(self) -> Faults: ...
     @property
     def behaviors(self) -> Mapping[str, Behavior]: ...
@@ -161,6 +163,10 @@ class ProviderSimulation(abc.ABC):
     def environment(self, origin: URL) -> dict[str, str]:
         """The variables that point the library's source for this provider at `origin`."""
 
+    @abc.abstractmethod
+    def advance_to(self, period: int) -> None:
+        """Serve the data as of `period` (`SharedConfig.period`) from the next request on."""
+
     def serves(self, path: str) -> bool:
         """Whether `path` belongs to this provider's API."""
         return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
@@ -187,6 +193,16 @@ class SimulatorState:
         self._attempts: Counter[str] = Counter()
         self._requests_per_subject: Counter[Subject] = Counter()
         self._windows: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def advance_to(self, config: SharedConfig) -> None:
+        """Answer by `config`, the current config at a later period, from the next request on.
+
+        Only the data moves on: the log, attempt counts and rate windows carry over, as a real
+        account's do while its counts grow.
+        """
+        self.config = config
+        for simulation in self.simulations:
+            simulation.advance_to(config.period)
 
     @property
     def foreign_origin(self) -> URL:

@@ -46,6 +46,18 @@ def draw(*parts: object) -> float:
     return int.from_bytes(digest(*parts)[:8], "big") / 2**64
 
 
+def grown(clicks: int, periods: int, *parts: object) -> int:
+    """`clicks` after `periods` periods of growth, each adding clicks fixed by `parts` and the
+    period: none half the time, else 1 to 5. Later periods only add, as running totals do."""
+    return clicks + sum(_growth(draw(*parts, period)) for period in range(1, periods + 1))
+
+
+def _growth(unit: float) -> int:
+    """One period's added clicks from a number in [0, 1]: 0 below 1/2, else 1 to 5 evenly."""
+    # `min`: a draw within 2**-54 of 1 rounds to 1.0 itself.
+    return 0 if unit < 0.5 else min(5, 1 + int((unit - 0.5) * 10))
+
+
 def rng(seed: int, stream: str, resource_id: str) -> random.Random:
     """A generator private to one resource of one stream (such as `sendgrid/singlesend`)."""
     return random.Random(f"linkstats.testing/{seed}/{stream}/{resource_id}")

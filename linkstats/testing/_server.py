@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
+import attrs
 from aiohttp import web
 from yarl import URL
 
@@ -67,6 +68,18 @@ class Simulator:
     def sendgrid_base_url(self) -> URL:
         """SendGrid's base URL: the origin, as for `https://api.sendgrid.com`."""
         return self.url
+
+    def advance(self, periods: int = 1) -> None:
+        """Grow the click counts by `periods` periods from the next request on, as a real
+        account's running totals grow between two fetches.
+
+        `config` becomes the config of the new period, so the data functions given it say what
+        is served now.
+        """
+        if periods < 1:
+            raise ValueError(f"periods must be at least 1, got {periods}")
+        self.config = attrs.evolve(self.config, period=self.config.period + periods)
+        self._app[SIMULATOR_STATE].advance_to(self.config)
 
     def environment(self) -> dict[str, str]:
         """The environment variables that point linkstats's command line and providers here.

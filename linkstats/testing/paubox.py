@@ -24,6 +24,8 @@ The data is built to exercise a tolerant client:
   serve, a missing or null one counting 0, per link of the email (`html_id` "link-0", ...), so
   the two endpoints agree even where a row lacks its `target_url`.
 - The sends table: list names include non-ASCII ones ("Patients — Spring 2024").
+- Each period of `SimulatorConfig.period` adds clicks to some opened links, never to unopened
+  ones.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from ._core import (
     Subject,
     json_response,
 )
-from ._draws import URL_POOL, iso, listed_ids, new_uuid, on_the_wire, rng, url_tag
+from ._draws import URL_POOL, grown, iso, listed_ids, new_uuid, on_the_wire, rng, url_tag
 from ._knobs import (
     Quirks,
     RateLimit,
@@ -157,6 +159,7 @@ class _Shape:
     """The part of a config that determines the data, used as a cache key."""
 
     seed: int
+    period: int
     deliveries_per_send: tuple[int, int]
     links_per_email: tuple[int, int]
     unicode_urls: bool
@@ -171,6 +174,7 @@ class _Shape:
         paubox = config.paubox
         return cls(
             seed=config.seed,
+            period=config.period,
             deliveries_per_send=paubox.deliveries_per_send,
             links_per_email=paubox.links_per_email,
             unicode_urls=config.quirks.unicode_urls,
@@ -268,7 +272,17 @@ def _tracking_links(shape: _Shape, send_id: str) -> tuple[_TrackingLink, ...]:
             opened_at, opened_text = (
                 _opened(generator, created_at) if generator.random() < 0.45 else (None, None)
             )
-            clicked = 0 if opened_at is None else generator.choice((1, 1, 1, 2, 2, 3, 5, 8))
+            clicked = 0
+            if opened_at is not None:
+                # The growth draws nothing from `generator`, so period 0 is the data as drawn.
+                clicked = grown(
+                    generator.choice((1, 1, 1, 2, 2, 3, 5, 8)),
+                    shape.period,
+                    shape.seed,
+                    "paubox",
+                    send_id,
+                    index,
+                )
             attributes: dict[str, Any] = {
                 "target_url": target_url,
                 "opened_at": opened_text,
@@ -518,6 +532,9 @@ class PauboxSimulation(ProviderSimulation):
 
     def too_many_requests(self) -> web.Response:
         return self._error_body(429, REASONS[429])
+
+    def advance_to(self, period: int) -> None:
+        self._shape = attrs.evolve(self._shape, period=period)
 
     def _error_body(
         self, status: int, message: str, details: Mapping[str, str] | None = None

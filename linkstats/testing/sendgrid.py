@@ -25,6 +25,7 @@ The data is built as SendGrid's real answers come:
   sends the winner to the rest of the list.
 - Listings: `stats.clicks` is the sum of the link stats' clicks; the other metrics are plausible
   (requests >= delivered >= opens >= unique_opens >= unique_clicks, clicks >= unique_clicks).
+- Each period of `SimulatorConfig.period` adds clicks to some links, unlisted ones included.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from ._core import (
     json_response,
     own_origin,
 )
-from ._draws import URL_POOL, listed_ids, new_uuid, on_the_wire, rng, url_tag
+from ._draws import URL_POOL, grown, listed_ids, new_uuid, on_the_wire, rng, url_tag
 from ._knobs import (
     Behavior,
     Quirks,
@@ -137,6 +138,7 @@ class _Shape:
     """The part of a config that determines the data, used as a cache key."""
 
     seed: int
+    period: int
     steps_per_automation: tuple[int, int]
     links_per_step: tuple[int, int]
     variations_per_single_send: tuple[int, int]
@@ -152,6 +154,7 @@ class _Shape:
         sendgrid, seed = config.sendgrid, config.seed
         return cls(
             seed=seed,
+            period=config.period,
             steps_per_automation=sendgrid.steps_per_automation,
             links_per_step=sendgrid.links_per_step,
             variations_per_single_send=sendgrid.variations_per_single_send,
@@ -195,7 +198,16 @@ def _automation_steps(shape: _Shape, automation_id: str) -> tuple[_Step, ...]:
                     tag=url_tag(shape.distinct_urls, automation_id, 1000 * step + url_location),
                 ),
                 url_location=url_location,
-                clicks=0 if generator.random() < 0.25 else generator.randint(1, 40),
+                # The growth draws nothing from `generator`, so period 0 is the data as drawn.
+                clicks=grown(
+                    0 if generator.random() < 0.25 else generator.randint(1, 40),
+                    shape.period,
+                    shape.seed,
+                    "sendgrid",
+                    automation_id,
+                    step,
+                    url_location,
+                ),
             )
             for url_location in range(generator.randint(*shape.links_per_step))
         )
@@ -341,6 +353,17 @@ def _single_send(shape: _Shape, single_send_id: str) -> _SingleSend:
             most_clicks = 12 if phase == "test" else 40
             for url, url_location in links:
                 clicks = 0 if generator.random() < 0.25 else generator.randint(1, most_clicks)
+                # The growth draws nothing from `generator`, so period 0 is the data as drawn.
+                clicks = grown(
+                    clicks,
+                    shape.period,
+                    shape.seed,
+                    "sendgrid/singlesend",
+                    single_send_id,
+                    index,
+                    phase,
+                    url_location,
+                )
                 cells.append(_LinkCell(variation, phase, url, url_location, clicks))
     return _SingleSend(variations, tuple(cells))
 
@@ -854,6 +877,9 @@ class SendGridSimulation(ProviderSimulation):
 
     def too_many_requests(self) -> web.Response:
         return _error_body(429, REASONS[429])
+
+    def advance_to(self, period: int) -> None:
+        self._shape = attrs.evolve(self._shape, period=period)
 
     async def _page(
         self, parse: Callable[[web.Request], _PagedQuery | Invalid], request: web.Request
