@@ -18,7 +18,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, Final, Self
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol, Self
 from urllib.parse import unquote
 
 import attrs
@@ -37,6 +37,7 @@ __all__ = [
     "RECORD_FIELDS",
     "RECORD_SCHEMA",
     "TRACKING_PARAMETERS",
+    "Countable",
     "CsvWriter",
     "JsonLinesWriter",
     "JsonWriter",
@@ -189,6 +190,28 @@ def to_polars(clicks: Iterable[LinkClick]) -> polars.DataFrame:
     return pl.DataFrame([to_dict(click) for click in clicks], schema=ordered, orient="row")
 
 
+class Countable(Protocol):
+    """What ``Totals`` reads of a row: a ``LinkClick``, or a ``history.Change`` (whose
+    ``clicks`` are the clicks gained)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def url(self) -> URL: ...
+    @property
+    def url_text(self) -> str: ...
+    @property
+    def clicks(self) -> int: ...
+    @property
+    def step_id(self) -> str | None: ...
+    @property
+    def ab_variation(self) -> str | None: ...
+    @property
+    def ab_phase(self) -> str | None: ...
+
+
 @attrs.define
 class _Group:
     clicks: int = 0
@@ -217,7 +240,7 @@ class Totals:
         self._normalize = normalize
         self._groups: dict[tuple[Any, ...], _Group] = {}
 
-    def add(self, clicks: Iterable[LinkClick]) -> None:
+    def add(self, clicks: Iterable[Countable]) -> None:
         """Count these records in."""
         key_of = self._key_function()
         groups = self._groups
@@ -241,11 +264,11 @@ class Totals:
             for key, group in ordered
         ]
 
-    def _key_function(self) -> Callable[[LinkClick], tuple[Any, ...]]:
+    def _key_function(self) -> Callable[[Countable], tuple[Any, ...]]:
         parts = [self._part(name) for name in self.by]
         return lambda click: tuple(part(click) for part in parts)
 
-    def _part(self, grouping: str) -> Callable[[LinkClick], Any]:
+    def _part(self, grouping: str) -> Callable[[Countable], Any]:
         normalize = self._normalize
         if grouping == "url":
             if normalize is not None:
@@ -258,7 +281,7 @@ class Totals:
 
 
 def totals(
-    clicks: Iterable[LinkClick],
+    clicks: Iterable[Countable],
     by: Sequence[str] = ("url",),
     *,
     normalize: Callable[[URL], URL] | None = None,

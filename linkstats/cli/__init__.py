@@ -165,6 +165,60 @@ def _connection_options(
     )
 
 
+def _target_options(parser: argparse.ArgumentParser, providers: Mapping[str, ProviderInfo]) -> None:
+    targets = parser.add_argument_group("targets")
+    for info in providers.values():
+        for kind in info.target_kinds:
+            targets.add_argument(
+                f"--{info.name}-{kind.name}",
+                action="append",
+                default=[],
+                metavar="ID",
+                dest=target_dest(info, kind),
+                help=kind.help,
+            )
+    names = ", ".join(target_names(providers))
+    targets.add_argument(
+        "--targets",
+        metavar="FILE",
+        help=f"a file of 'provider,id' lines ({names}), or what linkstats list writes (CSV "
+        "or JSON lines); - for standard input",
+    )
+    targets.add_argument(
+        "--all",
+        action="store_true",
+        help="every campaign the providers with credentials set can list",
+    )
+    for info in providers.values():
+        for option in info.target_options:
+            parser.add_argument(
+                f"--{info.name}-{option.name}",
+                action="store_true",
+                dest=option_dest(info, option),
+                help=option.help,
+            )
+
+
+def _grouping_option(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    parser.add_argument(
+        "--by",
+        type=_groupings,
+        default=(default,),
+        metavar="GROUPING",
+        help=f"total by url, source, provider, step, ab_variation, ab_phase or a comma-separated "
+        f"mix{what}",
+    )
+    parser.add_argument(
+        "--normalize-urls",
+        action="store_true",
+        help="group URLs ignoring host case, default ports, fragments and tracking parameters",
+    )
+
+
+def _database_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--db", required=True, metavar="PATH", help=what)
+
+
 def _credentials(providers: Mapping[str, ProviderInfo]) -> str:
     return ", ".join(variable for info in providers.values() for variable in info.environment)
 
@@ -182,6 +236,11 @@ def _command(name: str) -> Command:
         from ._list import list_campaigns
 
         return list_campaigns
+    if name in ("sync", "changes", "history"):
+        from . import _history
+
+        command: Command = getattr(_history, name)
+        return command
     if name == "demo":
         from ._demo import demo
 
@@ -213,53 +272,88 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         "  linkstats list --format csv | linkstats fetch --targets - --by source\n\n" + EXIT_CODES,
     )
     fetch_parser.set_defaults(command="fetch")
-    targets = fetch_parser.add_argument_group("targets")
-    for info in providers.values():
-        for kind in info.target_kinds:
-            targets.add_argument(
-                f"--{info.name}-{kind.name}",
-                action="append",
-                default=[],
-                metavar="ID",
-                dest=target_dest(info, kind),
-                help=kind.help,
-            )
-    names = ", ".join(target_names(providers))
-    targets.add_argument(
-        "--targets",
-        metavar="FILE",
-        help=f"a file of 'provider,id' lines ({names}), or what linkstats list writes (CSV "
-        "or JSON lines); - for standard input",
-    )
-    targets.add_argument(
-        "--all",
-        action="store_true",
-        help="every campaign the providers with credentials set can list",
-    )
-    for info in providers.values():
-        for option in info.target_options:
-            fetch_parser.add_argument(
-                f"--{info.name}-{option.name}",
-                action="store_true",
-                dest=option_dest(info, option),
-                help=option.help,
-            )
+    _target_options(fetch_parser, providers)
     _connection_options(fetch_parser, providers)
-    fetch_parser.add_argument(
-        "--by",
-        type=_groupings,
-        default=("url",),
-        metavar="GROUPING",
-        help="total by url, source, provider, step, ab_variation, ab_phase or a comma-separated "
-        "mix (step, ab_variation and ab_phase ask SendGrid to split its rows); none lists "
-        "records",
-    )
-    fetch_parser.add_argument(
-        "--normalize-urls",
-        action="store_true",
-        help="group URLs ignoring host case, default ports, fragments and tracking parameters",
+    _grouping_option(
+        fetch_parser,
+        "url",
+        " (step, ab_variation and ab_phase ask SendGrid to split its rows); none lists records",
     )
     _output_options(fetch_parser)
+
+    sync_parser = commands.add_parser(
+        "sync",
+        help="fetch clicks and record them in a database, for changes and history",
+        description="Fetch link clicks for campaigns, as fetch does, and record one observation "
+        "of each in a SQLite database (made on first use). Counts are stored only when they "
+        "change; a failed target is recorded as failed, its counts kept as they were; an "
+        "interrupted run records nothing. Two runs on one database wait for each other.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  linkstats sync --db clicks.db --all\n"
+        "  linkstats sync --db clicks.db --targets campaigns.csv\n"
+        "  crontab: 0 * * * *  linkstats sync --db /var/lib/linkstats/clicks.db --all -q\n\n"
+        + EXIT_CODES,
+    )
+    sync_parser.set_defaults(command="sync")
+    _database_option(sync_parser, "the SQLite database to record in")
+    _target_options(sync_parser, providers)
+    _connection_options(sync_parser, providers)
+
+    changes_parser = commands.add_parser(
+        "changes",
+        help="clicks gained between two times, from a database sync recorded",
+        description="Clicks gained from the last observation at or before --since to the last "
+        "at or before --until (default: the latest). A row missing from an observation counts "
+        "zero; a target first recorded after --since counts from zero. WHEN is an ISO-8601 "
+        "time (UTC unless it has an offset) or an age: 90s, 15m, 24h, 7d, 2w.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  linkstats changes --db clicks.db --since 24h\n"
+        "  linkstats changes --db clicks.db --since 2026-12-01 --until 2026-12-02 --by source\n"
+        "  linkstats changes --db clicks.db --since 7d --by none --format csv\n\n"
+        "exit status:\n  0    the changes were written\n  2    bad options or no database",
+    )
+    changes_parser.set_defaults(command="changes")
+    _database_option(changes_parser, "the database linkstats sync records in")
+    changes_parser.add_argument(
+        "--since", required=True, metavar="WHEN", help="from the state at this time"
+    )
+    changes_parser.add_argument(
+        "--until", metavar="WHEN", help="to the state at this time (default: the latest)"
+    )
+    _grouping_option(
+        changes_parser, "url", "; none lists every row that moved, with its before and after"
+    )
+    _output_options(changes_parser)
+
+    history_parser = commands.add_parser(
+        "history",
+        help="clicks gained per hour, day or week, with a trend line",
+        description="Clicks gained per period, from a database linkstats sync records in: a "
+        "table with a trend line per group, or a row per period and group as CSV or JSON. "
+        "Periods are whole UTC hours, days or weeks (from Monday); each covers what was "
+        "observed after its start up to and including its end, and by default they start "
+        "at the first observation, the baseline.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  linkstats history --db clicks.db --every day\n"
+        "  linkstats history --db clicks.db --every hour --since 48h --by source --format csv"
+        "\n\nexit status:\n  0    the history was written\n  2    bad options or no database",
+    )
+    history_parser.set_defaults(command="history")
+    _database_option(history_parser, "the database linkstats sync records in")
+    history_parser.add_argument(
+        "--every", choices=("hour", "day", "week"), default="day", help="the period (day)"
+    )
+    history_parser.add_argument(
+        "--since", metavar="WHEN", help="from this time (default: the first observation)"
+    )
+    history_parser.add_argument(
+        "--until", metavar="WHEN", help="up to this time (default: the latest period)"
+    )
+    _grouping_option(history_parser, "url", "")
+    _output_options(history_parser)
 
     list_parser = commands.add_parser(
         "list",
@@ -317,6 +411,12 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="requests each provider allows per second and API key",
+    )
+    simulator_parser.add_argument(
+        "--advance-every",
+        type=float,
+        metavar="SECONDS",
+        help="let the counts grow by one period this often, for trying sync and history",
     )
     simulator_parser.add_argument(
         "--behavior",

@@ -51,7 +51,7 @@ async def demo(arguments: argparse.Namespace) -> int:
             sources,
             targets,
             concurrency=16,
-            keep=totals.add,
+            keep=lambda result: totals.add(result.clicks),
             console=errors,
             progress=not arguments.quiet,
         )

@@ -7,13 +7,14 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import (
-    LinkClick,
+    Campaign,
     LinkStatsSource,
     ProviderInfo,
+    TargetResult,
 )
 from ..reports import GROUPINGS, RECORD_FIELDS, Totals, normalize_url, to_dict
 from . import (
@@ -47,19 +48,16 @@ async def fetch(arguments: argparse.Namespace) -> int:
             verbose=arguments.verbose,
             progress=not arguments.quiet,
         )
-        targets = [campaign.target for campaign in listed.campaigns]
-        targets += [
-            target for target in _targets(arguments, required=False) if target not in targets
-        ]
+        targets = target_list(arguments, listed.campaigns)
         if listed.failures and not targets:
             return EXIT_USAGE if listed.all_refused else EXIT_SOME_FAILED
     else:
-        targets = _targets(arguments, required=True)
+        targets = target_list(arguments, None)
         needed = {provider_of(providers, target).name for target in targets}
         sources = sources_for(arguments, os.environ, needed=needed)
     grouped = arguments.by != ("none",)
     fields = frozenset(GROUPINGS[name] for name in arguments.by) if grouped else frozenset()
-    targets = [_with_options(arguments, providers, target, fields) for target in targets]
+    targets = [with_options(arguments, providers, target, fields) for target in targets]
     totals = Totals(
         arguments.by if grouped else ("url",),
         normalize=normalize_url if arguments.normalize_urls else None,
@@ -70,7 +68,8 @@ async def fetch(arguments: argparse.Namespace) -> int:
         writer = stream_writer(file, arguments.format, columns) if streaming else None
         records: list[dict[str, Any]] = []
 
-        def keep(clicks: list[LinkClick]) -> None:
+        def keep(result: TargetResult[Hashable]) -> None:
+            clicks = result.clicks
             if grouped:
                 totals.add(clicks)
             elif writer is not None:
@@ -101,7 +100,7 @@ async def fetch(arguments: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK
 
 
-def _with_options(
+def with_options(
     arguments: argparse.Namespace,
     providers: Mapping[str, ProviderInfo],
     target: Hashable,
@@ -115,6 +114,18 @@ def _with_options(
         if getattr(arguments, option_dest(info, option)):
             target = option.apply(target)
     return target
+
+
+def target_list(
+    arguments: argparse.Namespace, listed: Sequence[Campaign[Hashable]] | None
+) -> list[Hashable]:
+    """What the command line names: the campaigns listed for ``--all`` (``listed``), then the
+    ids and targets file, each target once; without ``--all``, at least one is needed."""
+    if listed is None:
+        return _targets(arguments, required=True)
+    targets = [campaign.target for campaign in listed]
+    targets += [target for target in _targets(arguments, required=False) if target not in targets]
+    return targets
 
 
 def _targets(arguments: argparse.Namespace, *, required: bool) -> list[Hashable]:

@@ -14,7 +14,6 @@ from .. import (
     AuthenticationError,
     Campaign,
     InvalidRequestError,
-    LinkClick,
     LinkStats,
     LinkStatsError,
     LinkStatsSource,
@@ -87,11 +86,11 @@ async def fetch(
     targets: Sequence[Hashable],
     *,
     concurrency: int,
-    keep: Callable[[list[LinkClick]], None],
+    keep: Callable[[TargetResult[Hashable]], None],
     console: Messages,
     progress: bool = True,
 ) -> Tally:
-    """Fetch every target, handing each good target's records to ``keep`` as it completes."""
+    """Fetch every target, handing each good target's result to ``keep`` as it completes."""
     started = time.monotonic()
     records = 0
     failures: list[TargetResult[Hashable]] = []
@@ -111,7 +110,7 @@ async def fetch(
             try:
                 async for result in stats.results(targets):
                     if result.ok:
-                        keep(result.clicks)
+                        keep(result)
                         records += len(result.clicks)
                     else:
                         failures.append(result)
@@ -189,10 +188,11 @@ def report_failures(
 
 
 def plural(count: int, noun: str) -> str:
-    """``1 retry``, ``2 retries``, ``3 targets``."""
+    """``1 retry``, ``2 retries``, ``3 targets``, ``2 days``."""
     if count == 1:
         return f"1 {noun}"
-    return f"{count:,} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+    consonant_y = noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u")
+    return f"{count:,} {noun[:-1] + 'ies' if consonant_y else noun + 's'}"
 
 
 @attrs.frozen

@@ -1,0 +1,210 @@
+"""``linkstats sync``, ``changes`` and ``history``: lifetime totals kept over time in SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import ProviderInfo, TargetResult
+from ..history import KEY_FIELDS, Change, Observation, SnapshotStore, parse_when
+from ..reports import GROUPINGS, Totals, normalize_url
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError
+from ._fetch import sources_for, target_list, with_options
+from ._output import check_output, destination, write_rows
+from ._run import fetch as run_fetch
+from ._run import list_all, plural, provider_of, report_failures
+from ._terminal import messages
+
+# A sync keeps the finest rows each provider gives (SendGrid's split by step and A/B test),
+# so that changes and history can total them by any grouping afterwards.
+_FINEST = frozenset(GROUPINGS.values())
+
+# The trend line's glyphs, lowest to highest, and how many periods it shows at most.
+_SPARKS = "▁▂▃▄▅▆▇█"
+_TREND_PERIODS = 60
+
+
+async def sync(arguments: argparse.Namespace) -> int:
+    """Fetch the targets and record one observation of each in the database."""
+    providers: Mapping[str, ProviderInfo] = arguments.providers
+    errors = messages()
+    database = _store(arguments.db, create=True)
+    listed = None
+    if arguments.all:
+        sources = sources_for(arguments, os.environ, needed=None)
+        listed = await list_all(
+            sources,
+            concurrency=arguments.concurrency,
+            console=errors,
+            verbose=arguments.verbose,
+            progress=not arguments.quiet,
+        )
+        targets = target_list(arguments, listed.campaigns)
+        if listed.failures and not targets:
+            return EXIT_USAGE if listed.all_refused else EXIT_SOME_FAILED
+    else:
+        targets = target_list(arguments, None)
+        needed = {provider_of(providers, target).name for target in targets}
+        sources = sources_for(arguments, os.environ, needed=needed)
+    targets = [with_options(arguments, providers, target, _FINEST) for target in targets]
+    async with database as store:
+        started = datetime.now(UTC)
+        observed: list[Observation] = []
+
+        def keep(result: TargetResult[Hashable]) -> None:
+            observed.append(Observation.of(result))
+
+        tally = await run_fetch(
+            sources,
+            targets,
+            concurrency=arguments.concurrency,
+            keep=keep,
+            console=errors,
+            progress=not arguments.quiet,
+        )
+        # A failed target is recorded as failed: its rows stay as they were, never zero.
+        observed += [Observation.of(result) for result in tally.failures]
+        summary = await store.record(observed, started_at=started)
+    report_failures(providers, tally, errors, verbose=arguments.verbose)
+    if errors.is_terminal and not arguments.quiet:
+        if listed is not None:
+            errors.print(listed.summary())
+        errors.print(tally.summary())
+        errors.print(
+            f"recorded run {summary.run_id} in {arguments.db}: "
+            f"{plural(summary.changed, 'row')} changed"
+        )
+    if tally.all_refused:
+        return EXIT_USAGE
+    return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK
+
+
+async def changes(arguments: argparse.Namespace) -> int:
+    """Clicks gained between two times, totalled by a grouping or row by row."""
+    check_output(arguments.output, arguments.format)
+    since, until = _bounds(arguments)
+    if since is None:
+        raise UsageError("changes needs --since")
+    async with _store(arguments.db, create=False) as store:
+        moved = await store.changes(since, until)
+    _warn_of_falls(moved)
+    if arguments.by == ("none",):
+        rows = [change.as_dict() for change in moved]
+        columns: Sequence[str] = (*KEY_FIELDS, "before", "after", "clicks")
+    else:
+        totals = _totals(arguments)
+        totals.add(moved)
+        rows, columns = totals.rows(), totals.columns
+    with destination(arguments.output) as file:
+        write_rows(
+            file, arguments.format, rows, columns, title=_title("Clicks gained", since, until)
+        )
+    return EXIT_OK
+
+
+async def history(arguments: argparse.Namespace) -> int:
+    """Clicks gained per period: a trend line per group in a table, a row per period else."""
+    check_output(arguments.output, arguments.format)
+    if arguments.by == ("none",):
+        raise UsageError("history totals by a grouping: use --by url, source, provider, ...")
+    since, until = _bounds(arguments)
+    async with _store(arguments.db, create=False) as store:
+        periods = await store.history(arguments.every, since=since, until=until)
+    _warn_of_falls([change for period in periods for change in period.changes])
+    per_period = []
+    for period in periods:
+        totals = _totals(arguments)
+        totals.add(period.changes)
+        per_period.append((period.start, period.end, totals.rows()))
+    names = _totals(arguments).columns[:-2]
+    with destination(arguments.output) as file:
+        if arguments.format == "table":
+            rows, columns = _trends(per_period, names)
+            shown = plural(min(len(periods), _TREND_PERIODS), arguments.every)
+            title = f"Clicks gained per {arguments.every}, trend over the last {shown}"
+            write_rows(file, "table", rows, columns, title=title)
+        else:
+            rows = [
+                {"period_start": _text(start), "period_end": _text(end), **row}
+                for start, end, grouped in per_period
+                for row in grouped
+            ]
+            columns = ("period_start", "period_end", *names, "clicks", "records")
+            write_rows(file, arguments.format, rows, columns, title="")
+    return EXIT_OK
+
+
+def _trends(
+    per_period: list[tuple[datetime, datetime, list[dict[str, Any]]]], names: Sequence[str]
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """One row per group: its trend line over the latest periods and its total gain."""
+    recent = per_period[-_TREND_PERIODS:]
+    series: dict[tuple[Any, ...], list[int]] = {}
+    for index, (_, _, rows) in enumerate(recent):
+        for row in rows:
+            group = tuple(row[name] for name in names)
+            series.setdefault(group, [0] * len(recent))[index] += row["clicks"]
+    ordered = sorted(series.items(), key=lambda item: -sum(item[1]))
+    rows = [
+        {**dict(zip(names, group, strict=True)), "trend": sparkline(gains), "clicks": sum(gains)}
+        for group, gains in ordered
+    ]
+    return rows, (*names, "trend", "clicks")
+
+
+def sparkline(values: Sequence[int]) -> str:
+    """A small trend line: each value as one of eight heights, zero or less as the lowest."""
+    highest = max(values, default=0)
+    if highest <= 0:
+        return _SPARKS[0] * len(values)
+    top = len(_SPARKS) - 1
+    return "".join(_SPARKS[max(0, round(value / highest * top))] for value in values)
+
+
+def _totals(arguments: argparse.Namespace) -> Totals:
+    return Totals(arguments.by, normalize=normalize_url if arguments.normalize_urls else None)
+
+
+def _warn_of_falls(moved: Sequence[Change]) -> None:
+    falls = sum(change.decreased for change in moved)
+    if falls:
+        messages().print(
+            f"linkstats: warning: {plural(falls, 'row')} fell, which lifetime totals should "
+            "never do; --by none lists every row with its before and after"
+        )
+
+
+def _bounds(arguments: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    now = datetime.now(UTC)
+    bounds = []
+    for option, text in (("--since", arguments.since), ("--until", arguments.until)):
+        try:
+            bounds.append(None if text is None else parse_when(text, now=now))
+        except ValueError as error:
+            raise UsageError(f"{option}: {error}") from None
+    since, until = bounds
+    if since is not None and until is not None and until <= since:
+        raise UsageError(f"--until ({_text(until)}) must come after --since ({_text(since)})")
+    return since, until
+
+
+def _store(path: str, *, create: bool) -> SnapshotStore:
+    if not create and not os.path.exists(path):
+        raise UsageError(f"no database at {path}; linkstats sync --db {path} makes one")
+    directory = os.path.dirname(path) or "."
+    if create and not os.path.isdir(directory):
+        raise UsageError(f"cannot make {path}: no directory {directory}")
+    return SnapshotStore(path)
+
+
+def _title(what: str, since: datetime, until: datetime | None) -> str:
+    return f"{what} after {_text(since)}" + (f" up to {_text(until)}" if until else "")
+
+
+def _text(instant: datetime) -> str:
+    # To the microsecond where it has one: a period's bounds fed back to changes must select
+    # exactly the same observations.
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
