@@ -16,7 +16,7 @@ $(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,dataframes]' -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[cli,dataframes,dlt]' -r requirements/dev.txt
 	touch $@
 
 demo: $(VENV)/.installed-cli
