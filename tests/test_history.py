@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import sendgrid_source, uuid_for
 
-from linkstats import LinkClick
+from linkstats import LinkClick, LinkStats, SendGridAutomation
 from linkstats.history import (
     KEY_FIELDS,
     SCHEMA_VERSION,
@@ -26,6 +27,7 @@ from linkstats.history import (
     row_key,
 )
 from linkstats.reports import totals
+from linkstats.testing import Behavior, Simulator, SimulatorConfig, sendgrid_automation_links
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 
@@ -400,3 +402,36 @@ def test_an_observation_of_a_failed_result_keeps_the_error_not_the_records() -> 
     assert Observation.of(
         TargetResult("t1", [click("https://e.com/a", 1)]), observed_at=T0
     ).clicks == [click("https://e.com/a", 1)]
+
+
+async def test_sync_fetches_and_records_one_run(tmp_path: Path) -> None:
+    automations = [SendGridAutomation(uuid_for(n, kind=2), group_by_step=True) for n in range(3)]
+    missing = SendGridAutomation(uuid_for(9, kind=2))
+    config = SimulatorConfig(seed=11, behaviors={missing.automation_id: Behavior.NOT_FOUND})
+    async with Simulator(config) as simulator, SnapshotStore(tmp_path / "clicks.db") as store:
+        async with LinkStats(sendgrid_source(simulator)) as stats:
+            first = await store.sync(stats, [*automations, missing])
+            between = datetime.now(UTC)
+            before = simulator.config
+            simulator.advance()
+            second = await store.sync(stats, [*automations, missing])
+        moved = await store.changes(since=between)
+
+    def rows(config: SimulatorConfig) -> dict[tuple[str, str, int], int]:
+        return {
+            (target.automation_id, row["url"], row["url_location"]): row["clicks"]
+            for target in automations
+            for row in sendgrid_automation_links(config, target.automation_id, group_by_step=True)
+        }
+
+    grown = {
+        key: (rows(before).get(key, 0), clicks)
+        for key, clicks in rows(simulator.config).items()
+        if clicks != rows(before).get(key, 0)
+    }
+    assert (first.targets, first.failed, second.failed) == (4, 1, 1)
+    assert second.changed == len(moved) == len(grown) > 0
+    assert sorted(
+        ((change.source_id, change.url_text, change.key[6]), (change.before, change.after))
+        for change in moved
+    ) == sorted(grown.items())
