@@ -306,8 +306,13 @@ class SnapshotStore:
     row's count is stored only when it changed, so frequent runs over months stay small.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 600.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, timeout: float = 600.0
+    ) -> None:
+        """``create=False`` opens only a file that exists (``FileNotFoundError`` otherwise),
+        for readers that should not leave an empty database behind."""
         self.path = os.fspath(path)
+        self._create = create
         self._timeout = timeout
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
@@ -422,9 +427,11 @@ class SnapshotStore:
             raise
 
     def _open(self, abandon: threading.Event) -> None:
+        if not self._create and not os.path.exists(self.path):
+            raise FileNotFoundError(f"no database at {self.path}")
         directory = os.path.dirname(self.path) or "."
         if not os.path.isdir(directory):
-            raise FileNotFoundError(f"no directory {directory!r} for the database {self.path!r}")
+            raise FileNotFoundError(f"no directory {directory} for the database {self.path}")
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")

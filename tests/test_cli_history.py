@@ -312,6 +312,29 @@ async def test_history_usage_errors_say_what_is_wrong(
         assert first_line == "linkstats: error: " + message.format(db=database)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a database, but some notes", "file is not a database"),
+        (None, "the database was written by a newer linkstats (schema 99, this one knows 1)"),
+    ],
+)
+async def test_sync_into_a_file_it_cannot_use_sends_nothing(
+    simulator: Simulator, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    database = tmp_path / "clicks.db"
+    if content is None:
+        with sqlite3.connect(database) as db:
+            db.execute("PRAGMA user_version = 99")
+    else:
+        database.write_bytes(content)
+    finished = await sync(simulator, database, "--all")
+
+    assert finished.code == 2
+    assert finished.stderr.startswith(f"linkstats: error: cannot use {database}: {message}")
+    assert simulator.log.count() == 0
+
+
 async def test_sync_into_a_missing_directory_sends_nothing(
     simulator: Simulator, tmp_path: Path
 ) -> None:
@@ -320,6 +343,6 @@ async def test_sync_into_a_missing_directory_sends_nothing(
 
     assert finished.code == 2
     assert finished.stderr == (
-        f"linkstats: error: cannot make {database}: no directory {database.parent}\n"
+        f"linkstats: error: no directory {database.parent} for the database {database}\n"
     )
     assert simulator.log.count() == 0

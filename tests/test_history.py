@@ -320,6 +320,13 @@ async def test_a_store_in_a_missing_directory_says_so(tmp_path: Path) -> None:
             pass
 
 
+async def test_a_reading_store_does_not_make_a_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no database at"):
+        async with SnapshotStore(tmp_path / "clicks.db", create=False):
+            pass
+    assert not (tmp_path / "clicks.db").exists()
+
+
 async def test_a_store_must_be_open_to_use(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path / "clicks.db")
     with pytest.raises(RuntimeError, match="async with"):

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from .. import (
     Campaign,
     LinkStatsSource,
@@ -28,9 +30,9 @@ from . import (
     target_names,
 )
 from ._output import check_output, destination, stream_writer, write_rows
+from ._run import Listed, Tally, list_all, provider_of, report_failures
 from ._run import fetch as run_fetch
-from ._run import list_all, provider_of, report_failures
-from ._terminal import messages
+from ._terminal import Messages, messages
 
 
 async def fetch(arguments: argparse.Namespace) -> int:
@@ -38,26 +40,13 @@ async def fetch(arguments: argparse.Namespace) -> int:
     errors = messages()
     providers: Mapping[str, ProviderInfo] = arguments.providers
     check_output(arguments.output, arguments.format)
-    listed = None
-    if arguments.all:
-        sources = sources_for(arguments, os.environ, needed=None)
-        listed = await list_all(
-            sources,
-            concurrency=arguments.concurrency,
-            console=errors,
-            verbose=arguments.verbose,
-            progress=not arguments.quiet,
-        )
-        targets = target_list(arguments, listed.campaigns)
-        if listed.failures and not targets:
-            return EXIT_USAGE if listed.all_refused else EXIT_SOME_FAILED
-    else:
-        targets = target_list(arguments, None)
-        needed = {provider_of(providers, target).name for target in targets}
-        sources = sources_for(arguments, os.environ, needed=needed)
+    plan = await plan_fetch(arguments, errors)
+    if plan.nothing_listed:
+        return plan.exit_code
+    sources, listed = plan.sources, plan.listed
     grouped = arguments.by != ("none",)
     fields = frozenset(GROUPINGS[name] for name in arguments.by) if grouped else frozenset()
-    targets = [with_options(arguments, providers, target, fields) for target in targets]
+    targets = [with_options(arguments, providers, target, fields) for target in plan.targets]
     totals = Totals(
         arguments.by if grouped else ("url",),
         normalize=normalize_url if arguments.normalize_urls else None,
@@ -90,11 +79,65 @@ async def fetch(arguments: argparse.Namespace) -> int:
             writer.close()
         else:
             write_rows(file, arguments.format, rows, columns, title="Clicks")
-    report_failures(providers, tally, errors, verbose=arguments.verbose)
+    return conclude(arguments, tally, listed, errors)
+
+
+@attrs.frozen
+class Plan:
+    """What a fetch is to fetch, from which sources, and what ``--all`` listed."""
+
+    sources: list[LinkStatsSource[Any]]
+    targets: list[Hashable]
+    listed: Listed | None
+
+    @property
+    def nothing_listed(self) -> bool:
+        """``--all`` listed nothing to fetch because listings failed."""
+        return self.listed is not None and bool(self.listed.failures) and not self.targets
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code when nothing was listed."""
+        return (
+            EXIT_USAGE if self.listed is not None and self.listed.all_refused else EXIT_SOME_FAILED
+        )
+
+
+async def plan_fetch(arguments: argparse.Namespace, errors: Messages) -> Plan:
+    """The targets the command line names, and sources for them: with ``--all``, every
+    campaign the providers with credentials list, the listing shown as it goes."""
+    providers: Mapping[str, ProviderInfo] = arguments.providers
+    if not arguments.all:
+        targets = target_list(arguments, None)
+        needed = {provider_of(providers, target).name for target in targets}
+        return Plan(sources_for(arguments, os.environ, needed=needed), targets, None)
+    sources = sources_for(arguments, os.environ, needed=None)
+    listed = await list_all(
+        sources,
+        concurrency=arguments.concurrency,
+        console=errors,
+        verbose=arguments.verbose,
+        progress=not arguments.quiet,
+    )
+    return Plan(sources, target_list(arguments, listed.campaigns), listed)
+
+
+def conclude(
+    arguments: argparse.Namespace,
+    tally: Tally,
+    listed: Listed | None,
+    errors: Messages,
+    *summary: str,
+) -> int:
+    """Report the failures and, on a terminal, the summary (with ``summary``'s lines);
+    return the exit code."""
+    report_failures(arguments.providers, tally, errors, verbose=arguments.verbose)
     if errors.is_terminal and not arguments.quiet:
         if listed is not None:
             errors.print(listed.summary())
         errors.print(tally.summary())
+        for line in summary:
+            errors.print(line)
     if tally.all_refused:
         return EXIT_USAGE
     return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK

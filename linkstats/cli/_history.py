@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Hashable, Mapping, Sequence
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import ProviderInfo, TargetResult
 from ..history import KEY_FIELDS, Change, Observation, SnapshotStore, parse_when
 from ..reports import GROUPINGS, Totals, normalize_url
-from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, UsageError
-from ._fetch import sources_for, target_list, with_options
+from . import EXIT_OK, UsageError
+from ._fetch import conclude, plan_fetch, with_options
 from ._output import check_output, destination, write_rows
 from ._run import fetch as run_fetch
-from ._run import list_all, plural, provider_of, report_failures
+from ._run import plural
 from ._terminal import messages
 
 # A sync keeps the finest rows each provider gives (SendGrid's split by step and A/B test),
@@ -31,26 +32,11 @@ async def sync(arguments: argparse.Namespace) -> int:
     """Fetch the targets and record one observation of each in the database."""
     providers: Mapping[str, ProviderInfo] = arguments.providers
     errors = messages()
-    database = _store(arguments.db, create=True)
-    listed = None
-    if arguments.all:
-        sources = sources_for(arguments, os.environ, needed=None)
-        listed = await list_all(
-            sources,
-            concurrency=arguments.concurrency,
-            console=errors,
-            verbose=arguments.verbose,
-            progress=not arguments.quiet,
-        )
-        targets = target_list(arguments, listed.campaigns)
-        if listed.failures and not targets:
-            return EXIT_USAGE if listed.all_refused else EXIT_SOME_FAILED
-    else:
-        targets = target_list(arguments, None)
-        needed = {provider_of(providers, target).name for target in targets}
-        sources = sources_for(arguments, os.environ, needed=needed)
-    targets = [with_options(arguments, providers, target, _FINEST) for target in targets]
-    async with database as store:
+    async with _store(arguments.db, create=True) as store:
+        plan = await plan_fetch(arguments, errors)
+        if plan.nothing_listed:
+            return plan.exit_code
+        targets = [with_options(arguments, providers, target, _FINEST) for target in plan.targets]
         started = datetime.now(UTC)
         observed: list[Observation] = []
 
@@ -58,7 +44,7 @@ async def sync(arguments: argparse.Namespace) -> int:
             observed.append(Observation.of(result))
 
         tally = await run_fetch(
-            sources,
+            plan.sources,
             targets,
             concurrency=arguments.concurrency,
             keep=keep,
@@ -68,18 +54,14 @@ async def sync(arguments: argparse.Namespace) -> int:
         # A failed target is recorded as failed: its rows stay as they were, never zero.
         observed += [Observation.of(result) for result in tally.failures]
         summary = await store.record(observed, started_at=started)
-    report_failures(providers, tally, errors, verbose=arguments.verbose)
-    if errors.is_terminal and not arguments.quiet:
-        if listed is not None:
-            errors.print(listed.summary())
-        errors.print(tally.summary())
-        errors.print(
-            f"recorded run {summary.run_id} in {arguments.db}: "
-            f"{plural(summary.changed, 'row')} changed"
-        )
-    if tally.all_refused:
-        return EXIT_USAGE
-    return EXIT_SOME_FAILED if tally.failures or (listed and listed.failures) else EXIT_OK
+    recorded = f"recorded run {summary.run_id} in {arguments.db}: "
+    return conclude(
+        arguments,
+        tally,
+        plan.listed,
+        errors,
+        recorded + f"{plural(summary.changed, 'row')} changed",
+    )
 
 
 async def changes(arguments: argparse.Namespace) -> int:
@@ -191,13 +173,21 @@ def _bounds(arguments: argparse.Namespace) -> tuple[datetime | None, datetime | 
     return since, until
 
 
-def _store(path: str, *, create: bool) -> SnapshotStore:
-    if not create and not os.path.exists(path):
-        raise UsageError(f"no database at {path}; linkstats sync --db {path} makes one")
-    directory = os.path.dirname(path) or "."
-    if create and not os.path.isdir(directory):
-        raise UsageError(f"cannot make {path}: no directory {directory}")
-    return SnapshotStore(path)
+@contextlib.asynccontextmanager
+async def _store(path: str, *, create: bool) -> AsyncIterator[SnapshotStore]:
+    """The database, open, before anything is sent; what is wrong with it in one line."""
+    store = SnapshotStore(path, create=create)
+    try:
+        await store.__aenter__()
+    except FileNotFoundError as error:
+        hint = "" if create else f"; linkstats sync --db {path} makes one"
+        raise UsageError(f"{error}{hint}") from None
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        raise UsageError(f"cannot use {path}: {error}") from None
+    try:
+        yield store
+    finally:
+        await store.__aexit__(None, None, None)
 
 
 def _title(what: str, since: datetime, until: datetime | None) -> str:
