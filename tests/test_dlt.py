@@ -34,6 +34,16 @@ def _quiet_dlt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-data"))
 
 
+def pipeline_in(folder: Path, name: str) -> Any:
+    """A pipeline into a DuckDB file of its own, its state kept in ``folder``."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(folder / "linkstats.duckdb")),
+        dataset_name="marketing",
+        pipelines_dir=str(folder / "pipelines"),
+    )
+
+
 def load(pipeline: Any, simulator: Simulator, targets: Any = None) -> Any:
     def sources() -> list[LinkStatsSource[Any]]:
         return [paubox_source(simulator), sendgrid_source(simulator)]
@@ -54,12 +64,7 @@ async def current_totals(simulator: Simulator) -> dict[str, int]:
 
 async def test_two_loads_merge_the_totals_and_append_the_observations(tmp_path: Path) -> None:
     database = tmp_path / "linkstats.duckdb"
-    pipeline = dlt.pipeline(
-        pipeline_name="linkstats_test",
-        destination=dlt.destinations.duckdb(str(database)),
-        dataset_name="marketing",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
+    pipeline = pipeline_in(tmp_path, "linkstats_test")
     async with Simulator(CONFIG) as simulator:
         # The pipeline runs its own event loop; this one keeps serving the simulator.
         await asyncio.to_thread(load, pipeline, simulator)
@@ -84,12 +89,7 @@ async def test_a_failed_target_is_left_out_and_keeps_its_totals(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     database = tmp_path / "linkstats.duckdb"
-    pipeline = dlt.pipeline(
-        pipeline_name="linkstats_failures",
-        destination=dlt.destinations.duckdb(str(database)),
-        dataset_name="marketing",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
+    pipeline = pipeline_in(tmp_path, "linkstats_failures")
     good, bad = SendGridAutomation(uuid_for(1, kind=2)), SendGridAutomation(uuid_for(2, kind=2))
     async with Simulator(CONFIG) as simulator:
         await asyncio.to_thread(load, pipeline, simulator, [good, bad])

@@ -111,6 +111,14 @@ async def plan_fetch(arguments: argparse.Namespace, errors: Messages) -> Plan:
         targets = target_list(arguments, None)
         needed = {provider_of(providers, target).name for target in targets}
         return Plan(sources_for(arguments, os.environ, needed=needed), targets, None)
+    sources, listed = await list_everything(arguments, errors)
+    return Plan(sources, target_list(arguments, listed.campaigns), listed)
+
+
+async def list_everything(
+    arguments: argparse.Namespace, errors: Messages
+) -> tuple[list[LinkStatsSource[Any]], Listed]:
+    """Sources for every provider with credentials set, and what they list."""
     sources = sources_for(arguments, os.environ, needed=None)
     listed = await list_all(
         sources,
@@ -119,7 +127,7 @@ async def plan_fetch(arguments: argparse.Namespace, errors: Messages) -> Plan:
         verbose=arguments.verbose,
         progress=not arguments.quiet,
     )
-    return Plan(sources, target_list(arguments, listed.campaigns), listed)
+    return sources, listed
 
 
 def conclude(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 from .. import Campaign, ProviderInfo
 from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
-from ._fetch import sources_for
+from ._fetch import list_everything
 from ._output import check_output, destination, write_rows
-from ._run import kind_and_id, list_all
+from ._run import kind_and_id
 from ._terminal import messages
 
 COLUMNS = ("provider", "kind", "id", "name", "sent_at", "step_ids")
@@ -21,15 +20,8 @@ async def list_campaigns(arguments: argparse.Namespace) -> int:
     """Write one row per campaign listed; a failing listing is reported and the others are
     still listed (exit 1), every listing refusing its credentials is exit 2."""
     check_output(arguments.output, arguments.format)
-    sources = sources_for(arguments, os.environ, needed=None)
     errors = messages()
-    listed = await list_all(
-        sources,
-        concurrency=arguments.concurrency,
-        console=errors,
-        verbose=arguments.verbose,
-        progress=not arguments.quiet,
-    )
+    _, listed = await list_everything(arguments, errors)
     if errors.is_terminal and not arguments.quiet:
         errors.print(listed.summary())
     if listed.all_refused:
