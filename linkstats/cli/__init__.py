@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # command-line tools do; that is not a failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _paragraph(text: str) -> str:
+    """A description wrapped as argparse would, for parsers that keep their epilog's lines."""
+    return textwrap.fill(text, width=79)
 
 
 def _groupings(text: str) -> tuple[str, ...]:
@@ -284,10 +290,12 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     sync_parser = commands.add_parser(
         "sync",
         help="fetch clicks and record them in a database, for changes and history",
-        description="Fetch link clicks for campaigns, as fetch does, and record one observation "
-        "of each in a SQLite database (made on first use). Counts are stored only when they "
-        "change; a failed target is recorded as failed, its counts kept as they were; an "
-        "interrupted run records nothing. Two runs on one database wait for each other.",
+        description=_paragraph(
+            "Fetch link clicks for campaigns, as fetch does, and record one observation "
+            "of each in a SQLite database (made on first use). Counts are stored only when they "
+            "change; a failed target is recorded as failed, its counts kept as they were; an "
+            "interrupted run records nothing. Two runs on one database wait for each other."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  linkstats sync --db clicks.db --all\n"
@@ -303,10 +311,12 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     changes_parser = commands.add_parser(
         "changes",
         help="clicks gained between two times, from a database sync recorded",
-        description="Clicks gained from the last observation at or before --since to the last "
-        "at or before --until (default: the latest). A row missing from an observation counts "
-        "zero; a target first recorded after --since counts from zero. WHEN is an ISO-8601 "
-        "time (UTC unless it has an offset) or an age: 90s, 15m, 24h, 7d, 2w.",
+        description=_paragraph(
+            "Clicks gained from the last observation at or before --since to the last "
+            "at or before --until (default: the latest). A row missing from an observation counts "
+            "zero; a target first recorded after --since counts from zero. WHEN is an ISO-8601 "
+            "time (UTC unless it has an offset) or an age: 90s, 15m, 24h, 7d, 2w."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  linkstats changes --db clicks.db --since 24h\n"
@@ -330,11 +340,13 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
     history_parser = commands.add_parser(
         "history",
         help="clicks gained per hour, day or week, with a trend line",
-        description="Clicks gained per period, from a database linkstats sync records in: a "
-        "table with a trend line per group, or a row per period and group as CSV or JSON. "
-        "Periods are whole UTC hours, days or weeks (from Monday); each covers what was "
-        "observed after its start up to and including its end, and by default they start "
-        "at the first observation, the baseline.",
+        description=_paragraph(
+            "Clicks gained per period, from a database linkstats sync records in: a "
+            "table with a trend line per group, or a row per period and group as CSV or JSON. "
+            "Periods are whole UTC hours, days or weeks (from Monday); each covers what was "
+            "observed after its start up to and including its end, and by default they start "
+            "at the first observation, the baseline."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  linkstats history --db clicks.db --every day\n"
@@ -347,7 +359,7 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
         "--every", choices=("hour", "day", "week"), default="day", help="the period (day)"
     )
     history_parser.add_argument(
-        "--since", metavar="WHEN", help="from this time (default: the first observation)"
+        "--since", metavar="WHEN", help="from this time (default: the end of the first sync)"
     )
     history_parser.add_argument(
         "--until", metavar="WHEN", help="up to this time (default: the latest period)"
