@@ -10,7 +10,7 @@ import attrs
 import msgspec
 from yarl import URL
 
-from ._parsing import read_url
+from ._parsing import check_url, read_url
 
 __all__ = ["Campaign", "LinkClick", "Listing"]
 
@@ -32,8 +32,11 @@ class _Fields(msgspec.Struct, frozen=True, gc=False):
     ab_phase: str | None = None
 
 
-# The slot that holds the URL's text, under the `url` property.
+# The slot that holds the URL's text, under the `url` property: its getter and setter, bound
+# once, as every record's construction reads it.
 _URL_TEXT: Any = _Fields.__dict__["url"]
+_url_text = _URL_TEXT.__get__
+_set_url_text = _URL_TEXT.__set__
 
 
 class LinkClick(_Fields, frozen=True, gc=False):
@@ -56,27 +59,26 @@ class LinkClick(_Fields, frozen=True, gc=False):
     """
 
     def __post_init__(self) -> None:
-        url = _URL_TEXT.__get__(self)
+        url = _url_text(self)
         if type(url) is str:
-            # Refuse now (ValueError) a text `url` could not be built from. The common forms
-            # (ASCII, one colon, no IPv6 literal) cannot fail and cost a few string scans;
-            # the rest (ports, userinfo, brackets, non-ASCII hosts) are parsed, and cached.
+            # Refuse now (ValueError) a text `url` could not be built from; the common forms
+            # cannot fail and cost a few string scans (see `check_url`).
             if not (url.isascii() and url.count(":") == 1 and "[" not in url and "]" not in url):
-                read_url(url)
+                check_url(url)
         elif isinstance(url, URL):
-            _URL_TEXT.__set__(self, str(url))
+            _set_url_text(self, str(url))
         else:
             raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
 
     @property  # type: ignore[misc]
     def url(self) -> URL:
         """The link as a ``yarl.URL``, kept verbatim (see ``read_url``)."""
-        return read_url(_URL_TEXT.__get__(self))
+        return read_url(_url_text(self))
 
     @property
     def url_text(self) -> str:
         """The link exactly as the provider sent it (``""`` for none)."""
-        text: str = _URL_TEXT.__get__(self)
+        text: str = _url_text(self)
         return text
 
 

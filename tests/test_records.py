@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,42 @@ def test_a_record_keeps_the_text_and_builds_the_url(given: Any, text: str, url: 
 def test_a_record_refuses_a_url_it_could_not_build(given: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         LinkClick("paubox", SEND_ID, given, 3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://h:0/",
+        "https://h:65535/",
+        "https://h:65536/",
+        "https://h:/x",
+        "https://h:abc/",
+        "https://h:08080/",
+        "https://u:p@h:1/",
+        "https://u@h:99999/",
+        "https://h:1:2/",
+        "https://h:443?x=1:2",
+        "https://h:443#a:b",
+        "https://h:443",
+        "https://h/a:b?c=d:e",
+        "https://Example.COM:443/Offers",
+        "mailto:a:b@example.com",
+        "tel:+1:2",
+        "http://[::1]:8080/",
+        "http://[::1:8080/",
+        "https://例え.jp:8443/ページ",
+    ],
+)
+def test_a_record_refuses_exactly_the_urls_yarl_refuses(text: str) -> None:
+    """The quick checks that spare most texts from parsing agree with yarl on every form."""
+    try:
+        expected = URL(text, encoded=True)
+        port = expected.port
+    except ValueError as refused:
+        with pytest.raises(ValueError, match=re.escape(str(refused))):
+            LinkClick("sendgrid", SEND_ID, text, 1)
+    else:
+        assert LinkClick("sendgrid", SEND_ID, text, 1).url.port == port
 
 
 def test_records_are_immutable_and_hashable() -> None:
