@@ -108,11 +108,11 @@ async def plan_fetch(arguments: argparse.Namespace, errors: Messages) -> Plan:
     campaign the providers with credentials list, the listing shown as it goes."""
     providers: Mapping[str, ProviderInfo] = arguments.providers
     if not arguments.all:
-        targets = target_list(arguments, None)
+        targets = _target_list(arguments, None)
         needed = {provider_of(providers, target).name for target in targets}
         return Plan(sources_for(arguments, os.environ, needed=needed), targets, None)
     sources, listed = await list_everything(arguments, errors)
-    return Plan(sources, target_list(arguments, listed.campaigns), listed)
+    return Plan(sources, _target_list(arguments, listed.campaigns), listed)
 
 
 async def list_everything(
@@ -167,7 +167,7 @@ def with_options(
     return target
 
 
-def target_list(
+def _target_list(
     arguments: argparse.Namespace, listed: Sequence[Campaign[Hashable]] | None
 ) -> list[Hashable]:
     """What the command line names: the campaigns listed for ``--all`` (``listed``), then the
