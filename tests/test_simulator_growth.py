@@ -139,6 +139,22 @@ def test_each_period_only_adds_clicks(period: int) -> None:
     assert kinds(after.keys() - before.keys()) <= {"automation", "single_send"}
 
 
+def test_no_listed_metric_falls_as_clicks_grow() -> None:
+    """The listings' metrics are lifetime totals too: clicks rise, and nothing else falls."""
+    config = SimulatorConfig(seed=3)
+    for listing in (sendgrid_automation_list, sendgrid_single_send_list):
+        first = {row["id"]: row["stats"] for row in listing(config)}
+        later = {row["id"]: row["stats"] for row in listing(SimulatorConfig(seed=3, period=5))}
+        assert first.keys() == later.keys()
+        assert all(
+            later[listed][name] >= value
+            for listed, stats in first.items()
+            for name, value in stats.items()
+        )
+        assert any(later[listed]["clicks"] > stats["clicks"] for listed, stats in first.items())
+        assert all(stats["clicks"] >= stats["unique_clicks"] for stats in later.values())
+
+
 def test_unopened_paubox_links_never_gain_clicks() -> None:
     """Only an opened link is clicked: a row without clicks keeps none, while the per-link
     totals, which sum the rows, rise with the opened ones."""

@@ -25,7 +25,8 @@ The data is built as SendGrid's real answers come:
   sends the winner to the rest of the list.
 - Listings: `stats.clicks` is the sum of the link stats' clicks; the other metrics are plausible
   (requests >= delivered >= opens >= unique_opens >= unique_clicks, clicks >= unique_clicks).
-- Each period of `SimulatorConfig.period` adds clicks to some links, unlisted ones included.
+- Each period of `SimulatorConfig.period` adds clicks to some links, unlisted ones included;
+  the listings' other metrics, lifetime totals too, never fall as clicks grow.
 """
 
 from __future__ import annotations
@@ -260,9 +261,13 @@ def _automation_link_rows(
     return _LinkRows(rows=rows, total_clicks=sum(link.clicks for _, link in clicked))
 
 
-def _metrics(generator: random.Random, clicks: int) -> dict[str, int]:
-    """All twelve `Metrics` around a known click count, in plausible proportions."""
-    unique_clicks = generator.randint(math.ceil(clicks / 3), clicks)
+def _metrics(generator: random.Random, clicks: int, first_clicks: int) -> dict[str, int]:
+    """All twelve `Metrics` around a known click count, in plausible proportions.
+
+    The others are drawn around `first_clicks`, the count before any growth, so that none of
+    these lifetime totals falls as `clicks` grows from period to period.
+    """
+    unique_clicks = generator.randint(math.ceil(first_clicks / 3), first_clicks)
     unique_opens = unique_clicks + generator.randint(0, 4 * unique_clicks + 50)
     opens = unique_opens + generator.randint(0, unique_opens)
     delivered = opens + generator.randint(20, 2 * opens + 100)
@@ -290,6 +295,7 @@ def _metrics(generator: random.Random, clicks: int) -> dict[str, int]:
 @functools.lru_cache(maxsize=16)
 def _automation_list(shape: _Shape) -> tuple[dict[str, Any], ...]:
     """Every row of the automations listing, in listing order."""
+    first = attrs.evolve(shape, period=0)
     return tuple(
         {
             "id": automation_id,
@@ -298,6 +304,7 @@ def _automation_list(shape: _Shape) -> tuple[dict[str, Any], ...]:
             "stats": _metrics(
                 rng(shape.seed, "sendgrid/automation-stats", automation_id),
                 _automation_link_rows(shape, automation_id, frozenset(), False).total_clicks,
+                _automation_link_rows(first, automation_id, frozenset(), False).total_clicks,
             ),
         }
         for automation_id in shape.automation_ids
@@ -406,6 +413,7 @@ def _single_send_link_rows(
 def _single_send_list(shape: _Shape) -> tuple[dict[str, Any], ...]:
     """Every row of the single sends listing, in listing order."""
     no_filter = frozenset[str]()
+    first = attrs.evolve(shape, period=0)
     return tuple(
         {
             "id": single_send_id,
@@ -415,6 +423,7 @@ def _single_send_list(shape: _Shape) -> tuple[dict[str, Any], ...]:
             "stats": _metrics(
                 rng(shape.seed, "sendgrid/singlesend-stats", single_send_id),
                 _single_send_link_rows(shape, single_send_id, no_filter, None, None).total_clicks,
+                _single_send_link_rows(first, single_send_id, no_filter, None, None).total_clicks,
             ),
         }
         for single_send_id in shape.single_send_ids
