@@ -76,9 +76,18 @@ def linkstats_source(
         primary_key="row_id",
     )
     def link_clicks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        yield [
-            {name: value for name, value in row.items() if name != "observed_at"} for row in rows
-        ]
+        # One target's rows; any its provider repeats are one row's clicks, summed as
+        # `history.counts` sums them.
+        merged: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            kept = merged.get(row["row_id"])
+            if kept is None:
+                merged[row["row_id"]] = {
+                    name: value for name, value in row.items() if name != "observed_at"
+                }
+            else:
+                kept["clicks"] += row["clicks"]
+        yield list(merged.values())
 
     resources: list[DltResource] = [observations, link_clicks]
     return DltSource(dlt.Schema("linkstats"), "linkstats", resources)

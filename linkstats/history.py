@@ -23,6 +23,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -224,6 +225,9 @@ class RunSummary:
     records: int
     #: Rows whose stored count changed (new rows included): what the run added to the file.
     changed: int
+    #: Observations left out because a later one of the same target was stored first (a run
+    #: that overlapped this one and finished writing before it).
+    superseded: int = 0
 
 
 @attrs.frozen
@@ -292,8 +296,8 @@ _MIGRATIONS: Final = (
     """,
 )
 
-# Times are stored as UTC text of one fixed width, so that text order is time order.
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Times are stored as UTC text of one fixed width (2026-12-01T06:00:00.000000Z), so that text
+# order is time order.
 
 
 class SnapshotStore:
@@ -301,7 +305,8 @@ class SnapshotStore:
 
     The file and its schema are created on first use; a file from an older version is
     migrated, one from a newer one refused. A run (``record``, ``sync``) is one transaction:
-    interrupted or cancelled, it leaves the file as it was. Two runs on one file, from two
+    interrupted or cancelled, it leaves the file as it was (unless cancelled while its commit
+    is already under way, when it is recorded whole). Two runs on one file, from two
     processes, wait for each other (up to ``timeout`` seconds) rather than interleave. A
     row's count is stored only when it changed, so frequent runs over months stay small.
     """
@@ -328,7 +333,9 @@ class SnapshotStore:
         try:
             await self._call(self._open)
         except BaseException:
-            self._executor.shutdown(wait=True)
+            # Cancelled after the file was opened, the connection is still to close.
+            await _finish(asyncio.get_running_loop().run_in_executor(self._executor, self._close))
+            self._executor.shutdown(wait=False)
             self._executor = None
             raise
         return self
@@ -379,6 +386,10 @@ class SnapshotStore:
         """How each row moved from the last observation of its target at or before ``since``
         to the last at or before ``until`` (default: the latest). A target first observed
         after ``since`` counts from zero; one not observed by ``until`` is left out."""
+        if until is not None and _utc(until) < _utc(since):
+            raise ValueError(
+                f"until ({until.isoformat()}) comes before since ({since.isoformat()})"
+            )
         start = _stamp(since)
         end = _stamp(until) if until is not None else None
         return await self._call(self._read, lambda db: _changes(db, start, end))
@@ -393,9 +404,9 @@ class SnapshotStore:
         """Changes per period, each period the same as ``changes(period.start, period.end)``.
 
         Periods are whole UTC hours, days or weeks (from Monday), or runs of ``every`` from
-        the Unix epoch. By default they start at the end of the first run, the baseline
-        (targets first observed later count from zero, as in ``changes``), and end with the
-        period of the latest observation.
+        the Unix epoch. By default they start at the end of the first run that observed
+        anything, the baseline (targets first observed later count from zero, as in
+        ``changes``), and end with the period of the latest observation.
         """
         step = _period_length(every)
         start = _utc(since) if since is not None else None
@@ -408,7 +419,11 @@ class SnapshotStore:
         start = _stamp(datetime(1970, 1, 1, tzinfo=UTC))
         end = _stamp(at) if at is not None else None
         moved = await self._call(self._read, lambda db: _changes(db, start, end))
-        return {change.key: change.after for change in moved if change.after}
+        # The same row kept under two targets (two sets of options) counts once for each.
+        current: dict[RowKey, int] = {}
+        for change in moved:
+            current[change.key] = current.get(change.key, 0) + change.after
+        return {key: count for key, count in current.items() if count}
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -432,12 +447,14 @@ class SnapshotStore:
         directory = os.path.dirname(self.path) or "."
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"no directory {directory} for the database {self.path}")
-        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=_BUSY_WAIT, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")
+            if not self._create and _schema_version(db) == 0:
+                raise FileNotFoundError(f"no linkstats database at {self.path}")
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 # Readers (changes, history) go on while a run writes.
-                db.execute("PRAGMA journal_mode = WAL")
+                self._when_free(db, "PRAGMA journal_mode = WAL", abandon)
             self._connection = db
             # Only a file that needs its schema made or migrated waits for the write lock.
             if _schema_version(db) != SCHEMA_VERSION:
@@ -463,7 +480,7 @@ class SnapshotStore:
     ) -> T:
         db = self._connection
         assert db is not None
-        db.execute(begin)
+        self._when_free(db, begin, abandon)
         try:
             result = work(db)
             if abandon.is_set():
@@ -473,6 +490,26 @@ class SnapshotStore:
             raise
         db.execute("COMMIT")
         return result
+
+    def _when_free(self, db: sqlite3.Connection, statement: str, abandon: threading.Event) -> None:
+        """Run a statement that takes a lock, waiting while another connection holds it (at
+        most ``timeout`` seconds), in short steps, so that a cancelled call stops waiting."""
+        give_up = time.monotonic() + self._timeout
+        while True:
+            try:
+                db.execute(statement)
+            except sqlite3.OperationalError as error:
+                if abandon.is_set():
+                    raise _AbandonedError from None
+                busy = getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+                if not busy or time.monotonic() >= give_up:
+                    raise
+            else:
+                return
+
+
+# How long SQLite itself waits for a lock before the store checks whether to go on waiting.
+_BUSY_WAIT = 0.1
 
 
 class _AbandonedError(Exception):
@@ -514,20 +551,21 @@ def _record(db: sqlite3.Connection, observed: list[Observation], started: dateti
         "INSERT INTO runs (started_at, finished_at) VALUES (?, ?)",
         (_stamp(started), _stamp(max(started, finished))),
     )
-    failed = records = changed = 0
+    failed = records = changed = superseded = 0
     for item in observed:
         db.execute("INSERT OR IGNORE INTO targets (key) VALUES (?)", (item.target_key,))
         (target_id,) = db.execute(
             "SELECT id FROM targets WHERE key = ?", (item.target_key,)
         ).fetchone()
-        # Stored after whatever was stored of the target before, so that for each target the
-        # order of observations is the order of time, even with two runs writing in turn.
+        # Two runs that overlap commit in turn: an observation older than one already stored
+        # for its target is superseded by it, and left out, so time order is kept.
         (previous,) = db.execute(
             "SELECT max(observed_at) FROM observations WHERE target_id = ?", (target_id,)
         ).fetchone()
         when = _stamp(item.observed_at)
         if previous is not None and when <= previous:
-            when = _stamp(_parse_stamp(previous) + timedelta(microseconds=1))
+            superseded += 1
+            continue
         if item.clicks is None:
             failed += 1
             db.execute(
@@ -582,7 +620,7 @@ def _record(db: sqlite3.Connection, observed: list[Observation], started: dateti
             [(clicks, changed_id) for changed_id, clicks, _ in updates],
         )
         changed += len(updates)
-    return RunSummary(run_id, len(observed), failed, records, changed)
+    return RunSummary(run_id, len(observed), failed, records, changed, superseded)
 
 
 def _insert(db: sqlite3.Connection, statement: str, values: Sequence[Any]) -> int:
@@ -629,7 +667,7 @@ def _key(text: str) -> RowKey:
 
 
 _HISTORY = """
-SELECT rows.key, counts.observed_at, counts.clicks - counts.gained, counts.clicks
+SELECT rows.id, rows.key, counts.observed_at, counts.clicks - counts.gained, counts.clicks
 FROM counts JOIN rows ON rows.id = counts.row_id
 WHERE counts.observed_at > :since AND counts.observed_at <= :until
 ORDER BY counts.observed_at, rows.id
@@ -639,9 +677,10 @@ ORDER BY counts.observed_at, rows.id
 def _history(
     db: sqlite3.Connection, step: timedelta, since: datetime | None, until: datetime | None
 ) -> list[Period]:
-    # The first run is the baseline: each target it observed counts from its state there.
+    # The first run that observed anything is the baseline: each target it observed counts
+    # from its state there.
     first, last = db.execute(
-        "SELECT max(observed_at) FILTER (WHERE run_id = (SELECT min(id) FROM runs)),"
+        "SELECT max(observed_at) FILTER (WHERE run_id = (SELECT min(run_id) FROM observations)),"
         " max(observed_at) FROM observations"
     ).fetchone()
     if first is None:
@@ -651,35 +690,44 @@ def _history(
     if latest <= start and until is not None:
         return []
     # Whole periods in between; the last ends at `until`, else with the latest observation's.
+    if (latest - start) / step > _MOST_PERIODS:
+        raise ValueError(
+            f"{start.isoformat()} to {latest.isoformat()} is more than {_MOST_PERIODS:,} "
+            "periods; start later or take longer periods"
+        )
     bounds = [start]
     boundary = _period_start(start, step) + step
     while boundary < latest:
         bounds.append(boundary)
         boundary += step
     bounds.append(until or boundary)
-    periods: list[dict[RowKey, list[int]]] = [{} for _ in bounds[:-1]]
+    # Per stored row (one target's), its count before and after each period.
+    periods: list[dict[int, list[Any]]] = [{} for _ in bounds[:-1]]
     index = 0
     stamps = [_stamp(bound) for bound in bounds]
-    for text, observed_at, before, after in db.execute(
+    for stored_id, text, observed_at, before, after in db.execute(
         _HISTORY, {"since": stamps[0], "until": stamps[-1]}
     ):
         while observed_at > stamps[index + 1]:
             index += 1
-        moved = periods[index].setdefault(_key(text), [before, after])
-        moved[1] = after
+        moved = periods[index].setdefault(stored_id, [text, before, after])
+        moved[2] = after
     return [
         Period(
             bounds[number],
             bounds[number + 1],
             tuple(
-                Change(key, before, after)
-                for key, (before, after) in moved.items()
+                Change(_key(text), before, after)
+                for text, before, after in moved.values()
                 if before != after
             ),
         )
         for number, moved in enumerate(periods)
     ]
 
+
+# More periods than anyone reads; enough to refuse a range that would not fit in memory.
+_MOST_PERIODS: Final = 100_000
 
 _NAMED_PERIODS: Final = {
     "hour": timedelta(hours=1),
@@ -714,11 +762,12 @@ def _utc(instant: datetime) -> datetime:
 
 
 def _stamp(instant: datetime) -> str:
-    return _utc(instant).strftime(_TIME_FORMAT)
+    # isoformat writes every year with four digits, which strftime on some platforms does not.
+    return _utc(instant).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
 
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d|w)")
@@ -731,7 +780,10 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     text = text.strip()
     if age := _AGE.fullmatch(text):
         seconds = float(age.group(1)) * _AGE_UNITS[age.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches back before the year 1") from None
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:

@@ -171,8 +171,17 @@ async def test_two_syncs_at_once_on_one_database_both_complete(
             db.execute("SELECT count(*) FROM counts").fetchone()
             == db.execute("SELECT count(*) FROM rows").fetchone()
         )
+        # Each target's observations are stored in time order: of two overlapping runs, the
+        # one that finished writing second keeps only what it observed after the first.
         (targets,) = db.execute("SELECT count(*) FROM targets").fetchone()
-        assert db.execute("SELECT count(*) FROM observations WHERE ok").fetchone() == (2 * targets,)
+        (observed,) = db.execute("SELECT count(*) FROM observations WHERE ok").fetchone()
+        assert targets <= observed <= 2 * targets
+        (out_of_order,) = db.execute(
+            "SELECT count(*) FROM observations AS later JOIN observations AS earlier"
+            " ON later.target_id = earlier.target_id AND later.id > earlier.id"
+            " WHERE later.observed_at <= earlier.observed_at"
+        ).fetchone()
+        assert out_of_order == 0
 
 
 async def test_a_failed_target_is_recorded_as_failed_not_as_zero(
@@ -333,6 +342,37 @@ async def test_sync_into_a_file_it_cannot_use_sends_nothing(
     assert finished.code == 2
     assert finished.stderr.startswith(f"linkstats: error: cannot use {database}: {message}")
     assert simulator.log.count() == 0
+
+
+async def test_a_sync_refused_for_its_options_leaves_no_database(tmp_path: Path) -> None:
+    database = tmp_path / "clicks.db"
+    finished = await run("sync", f"--db={database}")
+
+    assert finished.code == 2
+    assert finished.stderr.startswith("linkstats: error: no targets: give --all")
+    assert not database.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["changes", "--since=9999999d"], "--since: '9999999d' reaches back before the year 1"),
+        (
+            ["history", "--every=hour", "--since=1000-01-01"],
+            "1000-01-01T00:00:00+00:00 to 2026-12-02T18:00:00+00:00 is more than 100,000 "
+            "periods; start later or take longer periods",
+        ),
+    ],
+)
+async def test_ranges_too_far_are_usage_errors(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    database = tmp_path / "clicks.db"
+    await recorded_history(database)
+    finished = await run(*arguments, f"--db={database}")
+
+    assert (finished.code, finished.stdout) == (2, "")
+    assert finished.stderr == f"linkstats: error: {message}\n"
 
 
 async def test_sync_into_a_missing_directory_sends_nothing(

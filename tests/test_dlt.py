@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 from conftest import paubox_source, sendgrid_source, uuid_for
 
-from linkstats import LinkStats, LinkStatsSource, SendGridAutomation
+from linkstats import LinkClick, LinkStats, LinkStatsSource, SendGridAutomation
 from linkstats.dlt import linkstats_source
 from linkstats.history import row_id, row_key
 from linkstats.testing import Behavior, PauboxConfig, SendGridConfig, Simulator, SimulatorConfig
@@ -117,3 +118,34 @@ async def test_importing_linkstats_and_its_history_does_not_import_dlt() -> None
         "sys.exit('dlt' in sys.modules or 'duckdb' in sys.modules)",
     )
     assert await process.wait() == 0
+
+
+class _Repeating:
+    """A source whose one target reports the same row twice, as `history.counts` allows."""
+
+    provider = "repeating"
+    target_types = (str,)
+
+    async def __aenter__(self) -> _Repeating:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def clicks(self, target: str) -> AsyncIterator[LinkClick]:
+        for clicks in (1, 10):
+            yield LinkClick(
+                provider="repeating", source_id=target, url="https://e.com/a", clicks=clicks
+            )
+
+
+async def test_a_row_repeated_within_a_target_is_merged_as_its_sum(tmp_path: Path) -> None:
+    pipeline = pipeline_in(tmp_path, "linkstats_repeats")
+    source = linkstats_source(["t1"], sources=lambda: [_Repeating()])
+    await asyncio.to_thread(pipeline.run, source)
+
+    with duckdb.connect(str(tmp_path / "linkstats.duckdb"), read_only=True) as db:
+        merged = db.execute("SELECT source_id, clicks FROM marketing.link_clicks").fetchall()
+        observed = db.execute("SELECT count(*) FROM marketing.link_click_observations").fetchone()
+    assert merged == [("t1", 11)]
+    assert observed == (2,)

@@ -386,17 +386,23 @@ async def test_two_stores_on_one_file_take_turns(tmp_path: Path) -> None:
         assert len(await one.totals()) == 10
 
 
-async def test_observations_of_a_target_stay_in_time_order(tmp_path: Path) -> None:
-    # A run that finishes writing after a later one is stored after it, never before.
+async def test_an_observation_older_than_one_stored_is_superseded(tmp_path: Path) -> None:
+    # A run that fetched earlier but finishes writing after a later one adds nothing stale.
     async with SnapshotStore(tmp_path / "clicks.db") as store:
         await store.record([seen("t1", T0 + timedelta(hours=2), click("https://e.com/a", 5))])
-        await store.record([seen("t1", T0 + timedelta(hours=1), click("https://e.com/a", 7))])
-        assert await store.totals() == {row_key(click("https://e.com/a", 1)): 7}
-        assert await store.changes(since=T0 + timedelta(hours=2, seconds=1)) == []
-        # The later write is the later observation: just after the first one.
-        assert await store.changes(since=T0 + timedelta(hours=2)) == [
-            Change(row_key(click("https://e.com/a", 1)), 5, 7)
-        ]
+        late = await store.record(
+            [
+                seen("t1", T0 + timedelta(hours=1), click("https://e.com/a", 7)),
+                seen("t2", T0 + timedelta(hours=1), click("https://e.com/b", 1)),
+            ]
+        )
+        assert (late.superseded, late.changed) == (1, 1)
+        assert await store.totals() == {
+            row_key(click("https://e.com/a", 1)): 5,
+            row_key(click("https://e.com/b", 1)): 1,
+        }
+        (period,) = await store.history("day", since=T0)
+        assert not any(change.decreased for change in period.changes)
 
 
 def test_an_observation_of_a_failed_result_keeps_the_error_not_the_records() -> None:
@@ -442,3 +448,92 @@ async def test_sync_fetches_and_records_one_run(tmp_path: Path) -> None:
         ((change.source_id, change.url_text, change.key[6]), (change.before, change.after))
         for change in moved
     ) == sorted(grown.items())
+
+
+async def test_one_row_kept_under_two_targets_moves_for_each(tmp_path: Path) -> None:
+    shared = click("https://e.com/a", 10)
+    async with SnapshotStore(tmp_path / "clicks.db") as store:
+        await store.record([seen("t1", T0, shared), seen("t2", T0, click("https://e.com/a", 100))])
+        later = T0 + timedelta(hours=1)
+        await store.record(
+            [
+                seen("t1", later, click("https://e.com/a", 12)),
+                seen("t2", later, click("https://e.com/a", 103)),
+            ]
+        )
+        (period,) = await store.history("day")
+        assert list(period.changes) == await store.changes(period.start, period.end)
+        assert list(period.changes) == [
+            Change(row_key(shared), 10, 12),
+            Change(row_key(shared), 100, 103),
+        ]
+        assert await store.totals() == {row_key(shared): 115}
+
+
+async def test_an_empty_first_run_is_no_baseline(tmp_path: Path) -> None:
+    async with SnapshotStore(tmp_path / "clicks.db") as store:
+        await store.record([], started_at=T0)
+        await store.record([seen("t1", T0 + timedelta(hours=1), click("https://e.com/a", 3))])
+        await store.record([seen("t1", T0 + timedelta(hours=2), click("https://e.com/a", 5))])
+        (period,) = await store.history("day")
+    assert period.start == T0 + timedelta(hours=1)
+    assert period.changes == (Change(row_key(click("https://e.com/a", 1)), 3, 5),)
+
+
+async def test_a_run_waiting_for_another_writer_stops_when_cancelled(tmp_path: Path) -> None:
+    path = tmp_path / "clicks.db"
+    async with SnapshotStore(path) as store:
+        await store.record([seen("t1", T0, click("https://e.com/a", 3))])
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            run = asyncio.create_task(
+                store.record([seen("t1", T0 + timedelta(hours=1), click("https://e.com/a", 9))])
+            )
+            # Held back by the other writer (the store would wait up to ten minutes)...
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(run), timeout=0.5)
+            run.cancel()
+            # ...it stops within a step of its wait once cancelled, the lock still held.
+            async with asyncio.timeout(5):
+                with pytest.raises(asyncio.CancelledError):
+                    await run
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await store.totals() == {row_key(click("https://e.com/a", 1)): 3}
+
+
+async def test_times_before_the_year_1000_still_sort_before_later_ones(tmp_path: Path) -> None:
+    async with SnapshotStore(tmp_path / "clicks.db") as store:
+        await store.record([seen("t1", T0, click("https://e.com/a", 3))])
+        assert await store.changes(since=datetime(999, 1, 1, tzinfo=UTC)) == [
+            Change(row_key(click("https://e.com/a", 1)), 0, 3)
+        ]
+
+
+async def test_a_history_of_too_many_periods_is_refused(tmp_path: Path) -> None:
+    async with SnapshotStore(tmp_path / "clicks.db") as store:
+        await store.record([seen("t1", T0, click("https://e.com/a", 3))])
+        with pytest.raises(ValueError, match="more than 100,000 periods"):
+            await store.history("hour", since=datetime(1000, 1, 1, tzinfo=UTC))
+
+
+async def test_changes_refuse_bounds_in_the_wrong_order(tmp_path: Path) -> None:
+    async with SnapshotStore(tmp_path / "clicks.db") as store:
+        with pytest.raises(ValueError, match="comes before since"):
+            await store.changes(since=T0, until=T0 - timedelta(hours=1))
+
+
+async def test_a_reading_store_does_not_take_an_empty_file_for_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "clicks.db"
+    path.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="no linkstats database"):
+        async with SnapshotStore(path, create=False):
+            pass
+    assert path.read_bytes() == b""
+
+
+def test_an_age_reaching_before_the_year_1_is_refused() -> None:
+    with pytest.raises(ValueError, match="reaches back before the year 1"):
+        parse_when("9999999d", now=NOW)

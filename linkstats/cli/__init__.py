@@ -345,7 +345,7 @@ def _parser(providers: Mapping[str, ProviderInfo]) -> argparse.ArgumentParser:
             "table with a trend line per group, or a row per period and group as CSV or JSON. "
             "Periods are whole UTC hours, days or weeks (from Monday); each covers what was "
             "observed after its start up to and including its end, and by default they start "
-            "at the first observation, the baseline."
+            "at the end of the first sync, the baseline."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"

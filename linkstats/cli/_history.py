@@ -32,8 +32,12 @@ async def sync(arguments: argparse.Namespace) -> int:
     """Fetch the targets and record one observation of each in the database."""
     providers: Mapping[str, ProviderInfo] = arguments.providers
     errors = messages()
+    # Targets named on the command line are checked before the database is made; listing
+    # them all waits until it is open, so that nothing is sent for an unusable one.
+    plan = None if arguments.all else await plan_fetch(arguments, errors)
     async with _store(arguments.db, create=True) as store:
-        plan = await plan_fetch(arguments, errors)
+        if plan is None:
+            plan = await plan_fetch(arguments, errors)
         if plan.nothing_listed:
             return plan.exit_code
         targets = [with_options(arguments, providers, target, _FINEST) for target in plan.targets]
@@ -94,7 +98,10 @@ async def history(arguments: argparse.Namespace) -> int:
         raise UsageError("history totals by a grouping: use --by url, source, provider, ...")
     since, until = _bounds(arguments)
     async with _store(arguments.db, create=False) as store:
-        periods = await store.history(arguments.every, since=since, until=until)
+        try:
+            periods = await store.history(arguments.every, since=since, until=until)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     _warn_of_falls([change for period in periods for change in period.changes])
     per_period = []
     for period in periods:
