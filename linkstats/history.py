@@ -185,6 +185,14 @@ def changes(before: Mapping[RowKey, int], after: Mapping[RowKey, int]) -> list[C
     return moved
 
 
+def _utc(instant: datetime) -> datetime:
+    if not isinstance(instant, datetime):
+        raise TypeError(f"expected a datetime, got {type(instant).__name__}")
+    if instant.tzinfo is None:
+        raise ValueError(f"{instant.isoformat()} has no time zone; give an aware datetime")
+    return instant.astimezone(UTC)
+
+
 @attrs.frozen
 class Observation:
     """One target's outcome in one run, when it arrived, under the name its history is kept.
@@ -195,7 +203,8 @@ class Observation:
     """
 
     target_key: str
-    observed_at: datetime
+    #: When the target's result arrived: an aware datetime, kept in UTC.
+    observed_at: datetime = attrs.field(converter=_utc)
     clicks: Sequence[LinkClick] | None
     error: str | None = None
 
@@ -751,14 +760,6 @@ def _period_length(every: str | timedelta) -> timedelta:
 def _period_start(instant: datetime, step: timedelta) -> datetime:
     origin = _WEEKS_FROM if step == _NAMED_PERIODS["week"] else datetime(1970, 1, 1, tzinfo=UTC)
     return origin + (instant - origin) // step * step
-
-
-def _utc(instant: datetime) -> datetime:
-    if not isinstance(instant, datetime):
-        raise TypeError(f"expected a datetime, got {type(instant).__name__}")
-    if instant.tzinfo is None:
-        raise ValueError(f"{instant.isoformat()} has no time zone; give an aware datetime")
-    return instant.astimezone(UTC)
 
 
 def _stamp(instant: datetime) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -532,6 +532,14 @@ async def test_a_reading_store_does_not_take_an_empty_file_for_a_database(tmp_pa
         async with SnapshotStore(path, create=False):
             pass
     assert path.read_bytes() == b""
+
+
+def test_an_observation_needs_an_aware_time() -> None:
+    with pytest.raises(ValueError, match="has no time zone"):
+        Observation("t1", datetime(2026, 12, 1, 6), [])
+    assert Observation("t1", datetime(2026, 12, 1, 8, tzinfo=timezone(timedelta(hours=2))), []) == (
+        Observation("t1", datetime(2026, 12, 1, 6, tzinfo=UTC), [])
+    )
 
 
 def test_an_age_reaching_before_the_year_1_is_refused() -> None:
