@@ -423,12 +423,11 @@ class SnapshotStore:
         return await self._call(self._read, lambda db: _history(db, step, start, end))
 
     async def totals(self, at: datetime | None = None) -> dict[RowKey, int]:
-        """Each row's count at the last observation of its target at or before ``at``
-        (default: the latest); rows at zero left out."""
+        """Each row key's count at the last observation of its target at or before ``at``
+        (default: the latest), summed over the targets that hold it; keys at zero left out."""
         start = _stamp(datetime(1970, 1, 1, tzinfo=UTC))
         end = _stamp(at) if at is not None else None
         moved = await self._call(self._read, lambda db: _changes(db, start, end))
-        # The same row kept under two targets (two sets of options) counts once for each.
         current: dict[RowKey, int] = {}
         for change in moved:
             current[change.key] = current.get(change.key, 0) + change.after
