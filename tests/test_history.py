@@ -356,7 +356,8 @@ async def test_a_cancelled_run_leaves_the_file_as_it_was(tmp_path: Path) -> None
         # The run is inside its transaction, its first rows written, when it is cancelled.
         await asyncio.get_running_loop().run_in_executor(None, held.reading.wait, 30)
         run.cancel()
-        held.release.set()
+        # Let go once the task has taken the cancellation (callbacks run in order).
+        asyncio.get_running_loop().call_soon(held.release.set)
         with pytest.raises(asyncio.CancelledError):
             await run
         assert await store.totals() == {row_key(click("https://e.com/a", 1)): 3}
