@@ -198,7 +198,12 @@ async def _store(path: str, *, create: bool) -> AsyncIterator[SnapshotStore]:
 
 
 def _title(what: str, since: datetime, until: datetime | None) -> str:
-    return f"{what} after {_text(since)}" + (f" up to {_text(until)}" if until else "")
+    """A table's title, its bounds to the second: for reading, not for feeding back."""
+
+    def shown(instant: datetime) -> str:
+        return instant.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    return f"{what} after {shown(since)}" + (f" up to {shown(until)}" if until else "")
 
 
 def _text(instant: datetime) -> str:
