@@ -132,6 +132,18 @@ def registered_providers() -> Mapping[str, ProviderInfo]:
     return MappingProxyType(found)
 
 
+def configured_sources(
+    providers: Mapping[str, ProviderInfo], environ: Mapping[str, str]
+) -> list[LinkStatsSource[Any]]:
+    """A source for each of ``providers`` whose credentials ``environ`` holds."""
+    sources = []
+    for info in providers.values():
+        source = info.source(environ)
+        if source is not None:
+            sources.append(source)
+    return sources
+
+
 def _load_order(entry_point: Any) -> tuple[bool, str]:
     # This package's own providers first, then every other package's, each by name.
     return not entry_point.value.startswith("linkstats."), entry_point.name

@@ -24,7 +24,7 @@ import dlt
 from dlt.sources import DltResource, DltSource
 
 from ._facade import LinkStats, Targets
-from ._registry import registered_providers
+from ._registry import configured_sources, registered_providers
 from ._source import LinkStatsSource
 from .history import row_id, row_key
 from .reports import to_dict
@@ -39,11 +39,7 @@ Sources = Callable[[], Sequence[LinkStatsSource[Any]]]
 def sources_from_environment() -> list[LinkStatsSource[Any]]:
     """A source for each registered provider whose credentials the environment holds, as
     the command line makes them (``PAUBOX_API_KEY``, ``SENDGRID_API_KEY``, ...)."""
-    sources = []
-    for info in registered_providers().values():
-        source = info.source(os.environ)
-        if source is not None:
-            sources.append(source)
+    sources = configured_sources(registered_providers(), os.environ)
     if not sources:
         raise RuntimeError("no provider's credentials are set in the environment")
     return sources

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Hashable
 
-from .. import LinkStats, LinkStatsSource, ProviderInfo
+from .. import LinkStats
+from .._registry import configured_sources
 from ..reports import Totals, normalize_url
 from ..testing import Faults, RateLimit, SendGridConfig, Simulator, SimulatorConfig
 from . import EXIT_OK, EXIT_SOME_FAILED
@@ -25,25 +25,13 @@ CONFIG = SimulatorConfig(
 )
 
 
-def simulated_sources(
-    providers: Mapping[str, ProviderInfo], environment: Mapping[str, str]
-) -> list[LinkStatsSource[Any]]:
-    """A source for every registered provider the simulator's environment configures."""
-    sources = []
-    for info in providers.values():
-        source = info.source(environment)
-        if source is not None:
-            sources.append(source)
-    return sources
-
-
 async def demo(arguments: argparse.Namespace) -> int:
     """List every campaign the simulator has, fetch them all, print the most-clicked links."""
     require_rich("the demo's table")
     errors = messages()
     totals = Totals(("url",), normalize=normalize_url)
     async with Simulator(CONFIG) as simulator:
-        sources = simulated_sources(arguments.providers, simulator.environment())
+        sources = configured_sources(arguments.providers, simulator.environment())
         errors.print(f"Simulator running on {simulator.url}")
         async with LinkStats(*sources, concurrency=16) as stats:
             targets: list[Hashable] = [campaign.target async for campaign in stats.discover()]
