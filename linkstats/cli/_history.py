@@ -199,14 +199,11 @@ async def _store(path: str, *, create: bool) -> AsyncIterator[SnapshotStore]:
 
 def _title(what: str, since: datetime, until: datetime | None) -> str:
     """A table's title, its bounds to the second: for reading, not for feeding back."""
-
-    def shown(instant: datetime) -> str:
-        return instant.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-    return f"{what} after {shown(since)}" + (f" up to {shown(until)}" if until else "")
+    shown = f"{what} after {_text(since, 'seconds')}"
+    return shown + (f" up to {_text(until, 'seconds')}" if until else "")
 
 
-def _text(instant: datetime) -> str:
-    # To the microsecond where it has one: a period's bounds fed back to changes must select
-    # exactly the same observations.
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _text(instant: datetime, timespec: str = "auto") -> str:
+    # By default to the microsecond where it has one: a period's bounds fed back to changes
+    # must select exactly the same observations.
+    return instant.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
