@@ -563,15 +563,23 @@ class PauboxSimulation(ProviderSimulation):
             message = "invalid API key or username"
         return None if authorized else self._error_body(401, message)
 
-    async def _tracking_links(self, request: web.Request) -> web.StreamResponse:
-        """Every link of every delivered email of one campaign send, in one body."""
-        state = request.app[SIMULATOR_STATE]
+    def _send_asked(self, request: web.Request) -> str | web.Response:
+        """The send a per-send request asks for, or the answer refusing it: credentials
+        first, then the query."""
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
         send_id = _send_id(request.query)
         if isinstance(send_id, Invalid):
             return self.invalid(request, send_id)
+        return send_id
+
+    async def _tracking_links(self, request: web.Request) -> web.StreamResponse:
+        """Every link of every delivered email of one campaign send, in one body."""
+        state = request.app[SIMULATOR_STATE]
+        send_id = self._send_asked(request)
+        if not isinstance(send_id, str):
+            return send_id
         ordering = _order(request.query, _ORDER_BY)
         if isinstance(ordering, Invalid):
             return self.invalid(request, ordering)
@@ -581,12 +589,9 @@ class PauboxSimulation(ProviderSimulation):
     async def _unique_links(self, request: web.Request) -> web.StreamResponse:
         """The click totals of each link of one campaign send's email, in one body."""
         state = request.app[SIMULATOR_STATE]
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return refusal
-        send_id = _send_id(request.query)
-        if isinstance(send_id, Invalid):
-            return self.invalid(request, send_id)
+        send_id = self._send_asked(request)
+        if not isinstance(send_id, str):
+            return send_id
         body = functools.partial(_unique_links_body, self._shape, send_id)
         return await state.answer(request, self, Subject(send_id), body)
 
