@@ -72,8 +72,7 @@ async def changes(arguments: argparse.Namespace) -> int:
     """Clicks gained between two times, totalled by a grouping or row by row."""
     check_output(arguments.output, arguments.format)
     since, until = _bounds(arguments)
-    if since is None:
-        raise UsageError("changes needs --since")
+    assert since is not None, "the parser requires --since"
     async with _store(arguments.db, create=False) as store:
         moved = await store.changes(since, until)
     _warn_of_falls(moved)
