@@ -112,13 +112,6 @@ def optional_integer(value: Any, _: Any = None) -> int | None:
     return None if value is None else integer(value)
 
 
-def positive_count(value: Any, _: Any = None) -> int:
-    """A count of at least 1 (a listed link has been clicked), never coerced."""
-    if type(value) is not int or value < 1:
-        raise ValueError(f"expected a count of at least 1, got {_brief(value)}")
-    return value
-
-
 def optional_count(value: Any, _: Any = None) -> int | None:
     """A count of at least 0, or null, never coerced: no link has fewer than no clicks."""
     if value is None:

@@ -310,6 +310,14 @@ def test_sendgrid_rows_without_step_id_are_accepted(sendgrid: SendGridSource) ->
         b'{"results": [{"url": "https://example.com/", "clicks": 0}]}',
         b'{"results": [{"url": "https://example.com/", "clicks": -3}]}',
         b'{"results": [{"url": "https://example.com/", "clicks": 1.5}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": true}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": 1, "step_id": 7}]}',
+        b'{"results": [{"url": "https://example.com/", "clicks": 1, "url_location": false}]}',
+        b'{"results": [{"url": "http://[::1", "clicks": 1}]}',
+        b'{"results": null}',
+        b'{"results": [], "total_clicks": "4"}',
+        b'{"results": [], "_metadata": []}',
+        b'{"results": [], "_metadata": {"count": "1"}}',
     ],
 )
 async def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
@@ -323,6 +331,21 @@ async def test_sendgrid_body_of_the_wrong_shape_is_a_format_error(
 
     assert type(error) is ResponseFormatError
     assert error.provider == "sendgrid"
+
+
+async def test_sendgrid_format_error_names_the_field(body_server: BodyServer) -> None:
+    """The error says which value of the page is wrong, and how."""
+    body_server.body = (
+        b'{"results": [{"url": "https://example.com/", "clicks": 2}, {"url": "u", "clicks": 0}]}'
+    )
+    source = SendGridSource(api_key="SG.secret", base_url=body_server.url)
+
+    error = await fetch_error(source, SendGridAutomation(AUTOMATION_ID))
+
+    assert type(error) is ResponseFormatError
+    assert str(error).endswith(
+        "is not the documented shape: Expected `int` >= 1 - at `$.results[1].clicks`"
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,26 +17,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from operator import attrgetter
-from typing import Any, Final, Literal, Unpack
+from typing import Annotated, Any, Final, Literal, Unpack
 
 import attrs
-import cattrs
+import msgspec
 import orjson
-from cattrs.gen import make_dict_structure_fn, override
 from yarl import URL
 
 from .._errors import ErrorDetails, ProviderMessage
 from .._http import PageRequest, Response, read_error_body
 from .._models import Campaign, LinkClick, Listing
-from .._parsing import (
-    make_converter,
-    not_an_object,
-    optional_integer,
-    optional_string,
-    positive_count,
-    string,
-    structurer,
-)
 from .._registry import ProviderInfo, TargetKind
 from .._source import HTTPSource, Page, SourceOptions
 from .._validation import canonical_uuid, canonical_uuids, integer_in_range, non_empty_string
@@ -114,125 +104,34 @@ class SendGridSingleSend:
     page_size: int = attrs.field(default=MAX_PAGE_SIZE, kw_only=True, validator=_page_size)
 
 
-# Link pages are parsed straight from the decoded JSON into records, one construction per row,
-# as rows are most of a response's work. The wire shapes, from the OpenAPI file:
-#
-#   AutmoationsLinkStatsResponse (sic) and SinglesendsLinkStatsResponse:
-#     {"results": [row, ...], "total_clicks": int, "_metadata": LinkTrackingMetadata}
-#   an automation row:  {"url": str, "clicks": int >= 1, "step_id": str, "url_location": int}
-#   a single send row:  {"url": str, "clicks": int >= 1, "ab_variation": str, "ab_phase": str,
-#                        "url_location": int}
-#   LinkTrackingMetadata: {"next": str, "prev": str, "self": str, "count": number}
-#
-# `url` and `clicks` are required; the rest may be missing or null. Listings, a page or two per
-# account, go through attrs wire classes and cattrs.
+# SendGrid's shapes, from the OpenAPI file, decoded by msgspec: in C, checked as strictly as
+# the schema says (a number is not a string, a bool not a count), into small structs in place
+# of the dicts a plain JSON decoder would build, each link row then made one record. What is
+# not needed here (a listing row's `stats`, say) is not declared, so it is skipped.
 
 
-def _results(payload: Any) -> list[Any]:
-    """The page's ``results`` list, its ``total_clicks`` and ``_metadata`` checked."""
-    if type(payload) is not dict:
-        raise not_an_object(payload)
-    results = payload["results"]
-    if type(results) is not list:
-        raise TypeError(f"expected a list of results, got {type(results).__name__}")
-    optional_integer(payload.get("total_clicks"))
-    return results
+class _AutomationRow(msgspec.Struct, gc=False):
+    """A row of ``AutmoationsLinkStatsResponse`` (sic): ``step_id`` is ``"all"`` unless
+    grouped by step."""
+
+    url: str
+    clicks: Annotated[int, msgspec.Meta(ge=1)]
+    step_id: str | None = None
+    url_location: int | None = None
 
 
-def _next_link(payload: dict[str, Any]) -> str | None:
-    metadata = payload.get("_metadata")
-    if type(metadata) is dict:
-        link, prev, self_url, count = (
-            metadata.get("next"), metadata.get("prev"), metadata.get("self"), metadata.get("count")
-        )  # fmt: skip
-        # Every page checks its links; only a page that fails the quick check is structured,
-        # for the error that says what is wrong.
-        if (
-            (link is None or type(link) is str)
-            and (prev is None or type(prev) is str)
-            and (self_url is None or type(self_url) is str)
-            and (count is None or type(count) is int or type(count) is float)
-        ):
-            return link
-    structured = _structure_metadata(metadata)
-    return structured.next if structured else None
+class _SingleSendRow(msgspec.Struct, gc=False):
+    """A row of ``SinglesendsLinkStatsResponse``: the splits are ``"all"`` unless grouped."""
+
+    url: str
+    clicks: Annotated[int, msgspec.Meta(ge=1)]
+    ab_variation: str | None = None
+    ab_phase: str | None = None
+    url_location: int | None = None
 
 
-def _check_row(url: Any, count: Any, url_location: Any, *labels: Any) -> None:
-    """Raise the error that names what is wrong with a row the quick check refused."""
-    string(url)
-    positive_count(count)
-    optional_integer(url_location)
-    for label in labels:
-        optional_string(label)
-
-
-def automation_clicks(automation_id: str, payload: Any) -> list[LinkClick]:
-    """Each automation link row of a decoded page as a ``LinkClick``."""
-    provider, record = NAME, LinkClick
-    clicks = []
-    for row in _results(payload):
-        if type(row) is not dict:
-            raise not_an_object(row)
-        url, count, step_id, url_location = (
-            row["url"], row["clicks"], row.get("step_id"), row.get("url_location")
-        )  # fmt: skip
-        if not (
-            type(url) is str
-            and type(count) is int
-            and count >= 1
-            and (step_id is None or type(step_id) is str)
-            and (url_location is None or type(url_location) is int)
-        ):
-            _check_row(url, count, url_location, step_id)
-        clicks.append(
-            record(
-                provider=provider,
-                source_id=automation_id,
-                url=url,
-                clicks=count,
-                step_id=step_id,
-                url_location=url_location,
-            )
-        )
-    return clicks
-
-
-def single_send_clicks(single_send_id: str, payload: Any) -> list[LinkClick]:
-    """Each single send link row of a decoded page as a ``LinkClick``."""
-    provider, record = NAME, LinkClick
-    clicks = []
-    for row in _results(payload):
-        if type(row) is not dict:
-            raise not_an_object(row)
-        url, count, url_location = row["url"], row["clicks"], row.get("url_location")
-        variation, phase = row.get("ab_variation"), row.get("ab_phase")
-        if not (
-            type(url) is str
-            and type(count) is int
-            and count >= 1
-            and (variation is None or type(variation) is str)
-            and (phase is None or type(phase) is str)
-            and (url_location is None or type(url_location) is int)
-        ):
-            _check_row(url, count, url_location, variation, phase)
-        clicks.append(
-            record(
-                provider=provider,
-                source_id=single_send_id,
-                url=url,
-                clicks=count,
-                url_location=url_location,
-                ab_variation=variation,
-                ab_phase=phase,
-            )
-        )
-    return clicks
-
-
-@attrs.define
-class LinkTrackingMetadata:
-    """``_metadata``: ``next`` is absent on the last page."""
+class _Metadata(msgspec.Struct, gc=False, rename={"self_url": "self"}):
+    """``LinkTrackingMetadata``: ``next`` is absent on the last page."""
 
     next: str | None = None
     prev: str | None = None
@@ -240,26 +139,35 @@ class LinkTrackingMetadata:
     count: float | None = None
 
 
-@attrs.define
-class AutomationStats:
-    """One row of ``AutomationsResponse.results``; its ``stats`` are not needed here."""
+class _AutomationLinks(msgspec.Struct, rename={"metadata": "_metadata"}):
+    results: list[_AutomationRow]
+    total_clicks: int | None = None
+    metadata: _Metadata | None = None
+
+
+class _SingleSendLinks(msgspec.Struct, rename={"metadata": "_metadata"}):
+    results: list[_SingleSendRow]
+    total_clicks: int | None = None
+    metadata: _Metadata | None = None
+
+
+class _AutomationStats(msgspec.Struct, gc=False):
+    """One row of ``AutomationsResponse.results``."""
 
     id: str
     aggregation: str | None = None
     step_id: str | None = None
 
 
-@attrs.define
-class AutomationsResponse:
+class _Automations(msgspec.Struct, rename={"metadata": "_metadata"}):
     """``AutomationsResponse``: the account's automations."""
 
-    results: list[AutomationStats]
-    metadata: LinkTrackingMetadata | None = None
+    results: list[_AutomationStats]
+    metadata: _Metadata | None = None
 
 
-@attrs.define
-class SingleSendStats:
-    """One row of ``SinglesendsResponse.results``; its ``stats`` are not needed here."""
+class _SingleSendStats(msgspec.Struct, gc=False):
+    """One row of ``SinglesendsResponse.results``."""
 
     id: str
     aggregation: str | None = None
@@ -267,48 +175,70 @@ class SingleSendStats:
     ab_phase: str | None = None
 
 
-@attrs.define
-class SingleSendsResponse:
+class _SingleSends(msgspec.Struct, rename={"metadata": "_metadata"}):
     """``SinglesendsResponse``: the account's single sends."""
 
-    results: list[SingleSendStats]
-    metadata: LinkTrackingMetadata | None = None
+    results: list[_SingleSendStats]
+    metadata: _Metadata | None = None
 
 
-def _converter() -> cattrs.Converter:
-    converter = make_converter()
-    converter.register_structure_hook(
-        LinkTrackingMetadata,
-        make_dict_structure_fn(LinkTrackingMetadata, converter, self_url=override(rename="self")),
-    )
-    for response in (AutomationsResponse, SingleSendsResponse):
-        converter.register_structure_hook(
-            response,
-            make_dict_structure_fn(response, converter, metadata=override(rename="_metadata")),
+_decode_automation_links = msgspec.json.Decoder(_AutomationLinks).decode
+_decode_single_send_links = msgspec.json.Decoder(_SingleSendLinks).decode
+_decode_automations = msgspec.json.Decoder(_Automations).decode
+_decode_single_sends = msgspec.json.Decoder(_SingleSends).decode
+
+
+def _next_link(metadata: _Metadata | None) -> str | None:
+    return None if metadata is None else metadata.next
+
+
+def automation_clicks(automation_id: str, body: bytes) -> Page[LinkClick]:
+    """An automation's page of link rows as records, and its next link."""
+    page = _decode_automation_links(body)
+    provider, record = NAME, LinkClick
+    clicks = [
+        record(
+            provider=provider,
+            source_id=automation_id,
+            url=row.url,
+            clicks=row.clicks,
+            step_id=row.step_id,
+            url_location=row.url_location,
         )
-    return converter
+        for row in page.results
+    ]
+    return Page(clicks, _next_link(page.metadata))
 
 
-_CONVERTER = _converter()
-_structure_automations = structurer(_CONVERTER, AutomationsResponse)
-_structure_single_sends = structurer(_CONVERTER, SingleSendsResponse)
-_metadata_hook = _CONVERTER.get_structure_hook(LinkTrackingMetadata | None)
-
-
-def _structure_metadata(value: Any) -> LinkTrackingMetadata | None:
-    return _metadata_hook(value, LinkTrackingMetadata | None)  # type: ignore[no-any-return]
+def single_send_clicks(single_send_id: str, body: bytes) -> Page[LinkClick]:
+    """A single send's page of link rows as records, and its next link."""
+    page = _decode_single_send_links(body)
+    provider, record = NAME, LinkClick
+    clicks = [
+        record(
+            provider=provider,
+            source_id=single_send_id,
+            url=row.url,
+            clicks=row.clicks,
+            url_location=row.url_location,
+            ab_variation=row.ab_variation,
+            ab_phase=row.ab_phase,
+        )
+        for row in page.results
+    ]
+    return Page(clicks, _next_link(page.metadata))
 
 
 def _automation_listing(response: Response) -> Page[tuple[SendGridAutomation, str | None]]:
-    automations = _structure_automations(response.body)
+    automations = _decode_automations(response.body)
     rows = [(SendGridAutomation(row.id), row.step_id) for row in automations.results]
-    return Page(rows, automations.metadata.next if automations.metadata else None)
+    return Page(rows, _next_link(automations.metadata))
 
 
 def _single_send_listing(response: Response) -> Page[SendGridSingleSend]:
-    single_sends = _structure_single_sends(response.body)
+    single_sends = _decode_single_sends(response.body)
     sends = [SendGridSingleSend(row.id) for row in single_sends.results]
-    return Page(sends, single_sends.metadata.next if single_sends.metadata else None)
+    return Page(sends, _next_link(single_sends.metadata))
 
 
 def parse_error_body(body: bytes) -> ErrorDetails:
@@ -382,12 +312,9 @@ class SendGridSource(HTTPSource[SendGridTarget]):
         return PageRequest(path.with_query(query))
 
     def parse_page(self, target: SendGridTarget, response: Response) -> Page[LinkClick]:
-        payload = orjson.loads(response.body)
         if isinstance(target, SendGridAutomation):
-            clicks = automation_clicks(target.automation_id, payload)
-        else:
-            clicks = single_send_clicks(target.single_send_id, payload)
-        return Page(clicks, _next_link(payload))
+            return automation_clicks(target.automation_id, response.body)
+        return single_send_clicks(target.single_send_id, response.body)
 
     def parse_error(self, response: Response) -> ErrorDetails:
         return parse_error_body(response.body)
