@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack
 from itertools import chain
 from operator import itemgetter
 from types import MappingProxyType, TracebackType
-from typing import Any, Generic, Self, TypeAlias, TypeVar
+from typing import Any, Generic, NamedTuple, Self, TypeAlias, TypeVar
 
 import attrs
 
@@ -75,11 +75,10 @@ class TargetResult(Generic[TargetT]):
         return self.error is None
 
 
-@attrs.frozen
-class _Job:
+class _Job(NamedTuple):
     target: Any
     pages: Pages
-    index: int
+    position: int
 
 
 class _Feed:
@@ -221,7 +220,7 @@ class LinkStats:
         # Nothing here needs to arrive early: workers keep what they fetch, with no queue
         # between them and the caller.
         async def keep(job: _Job) -> None:
-            done.append((job.index, await _outcome(job)))
+            done.append((job.position, await _outcome(job)))
 
         workers = self._start(feed, keep)
         try:
@@ -384,8 +383,9 @@ async def _pages(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
     try:
         async for page in pages:
             await put(page)
-    finally:
+    except BaseException:
         await _close(pages)
+        raise
 
 
 async def _result(job: _Job, put: Callable[[Any], Awaitable[None]]) -> None:
@@ -399,9 +399,11 @@ async def _outcome(job: _Job) -> TargetResult[Any]:
         async for page in pages:
             clicks.extend(page)
     except LinkStatsError as error:
-        return TargetResult(job.target, clicks, error)
-    finally:
         await _close(pages)
+        return TargetResult(job.target, clicks, error)
+    except BaseException:
+        await _close(pages)
+        raise
     return TargetResult(job.target, clicks)
 
 
@@ -419,7 +421,8 @@ def _takes_request_slots(source: LinkStatsSource[Any]) -> bool:
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:
-    """Close an async generator (or anything with ``aclose``) we stopped iterating early."""
+    """Close an async generator (or anything with ``aclose``) we stopped iterating early;
+    one run to its end needs no closing."""
     aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         await aclose()
