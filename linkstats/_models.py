@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import attrs
 import msgspec
 from yarl import URL
 
-from ._parsing import check_url, read_url
+from ._parsing import read_url
 
 __all__ = ["Campaign", "LinkClick", "Listing"]
 
@@ -21,7 +21,7 @@ class _Fields(msgspec.Struct, frozen=True, gc=False):
     provider: str
     source_id: str
     # The URL's text; `LinkClick.url` gives it as a `yarl.URL`.
-    url: Any
+    url: str
     clicks: int
     link_id: str | None = None
     delivery_id: str | None = None
@@ -32,11 +32,8 @@ class _Fields(msgspec.Struct, frozen=True, gc=False):
     ab_phase: str | None = None
 
 
-# The slot that holds the URL's text, under the `url` property: its getter and setter, bound
-# once, as every record's construction reads it.
-_URL_TEXT: Any = _Fields.__dict__["url"]
-_url_text = _URL_TEXT.__get__
-_set_url_text = _URL_TEXT.__set__
+# The getter of the slot that holds the URL's text, under the `url` property.
+_url_text = _Fields.__dict__["url"].__get__
 
 
 class LinkClick(_Fields, frozen=True, gc=False):
@@ -50,29 +47,21 @@ class LinkClick(_Fields, frozen=True, gc=False):
     ``url_location`` the link's place in the email.
 
     A large campaign yields hundreds of thousands of records, so a record is a frozen
-    ``msgspec.Struct`` of plain values: cheaper to build than a tuple, hashable, and left alone
-    by the garbage collector (it holds nothing that could form a cycle). It keeps the URL as
-    text (``url_text``) and builds ``url``, a ``yarl.URL``, when asked, once per distinct
-    text, so records that are only counted or totalled never pay for URL parsing. Records
-    compare and hash by that text. ``msgspec.structs.replace(click, ...)`` and
-    ``msgspec.structs.asdict(click)`` (the text under ``"url"``) work as for any struct.
+    ``msgspec.Struct`` of plain values: about as cheap to build as a tuple, hashable, and left
+    alone by the garbage collector (it holds nothing that could form a cycle). It is made from
+    the URL's text (``url=text``), keeps it (``url_text``) and builds ``url``, a ``yarl.URL``,
+    when asked, once per distinct text, so records that are only counted or totalled never
+    pay for URL parsing. A text yarl cannot read (a template in the port, say) is kept like
+    any other: ``url`` (or its ``port``) raises ``ValueError`` for it, as yarl does, and
+    ``url_text`` always answers. Records compare and hash by that text.
+    ``msgspec.structs.replace(click, ...)`` and ``msgspec.structs.asdict(click)`` (the text
+    under ``"url"``) work as for any struct.
     """
 
-    def __post_init__(self) -> None:
-        url = _url_text(self)
-        if type(url) is str:
-            # Refuse now (ValueError) a text `url` could not be built from; the common forms
-            # cannot fail and cost a few string scans (see `check_url`).
-            if not (url.isascii() and url.count(":") == 1 and "[" not in url and "]" not in url):
-                check_url(url)
-        elif isinstance(url, URL):
-            _set_url_text(self, str(url))
-        else:
-            raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
-
     @property  # type: ignore[misc]
-    def url(self) -> URL:
-        """The link as a ``yarl.URL``, kept verbatim (see ``read_url``)."""
+    def url(self) -> URL:  # type: ignore[override]
+        """The link as a ``yarl.URL``, kept verbatim (see ``read_url``); ``ValueError`` for a
+        text yarl cannot read."""
         return read_url(_url_text(self))
 
     @property

@@ -7,7 +7,6 @@ every provider wants the same way, built once at import.
 from __future__ import annotations
 
 import functools
-import re
 import reprlib
 import types
 import typing
@@ -151,26 +150,3 @@ def read_url(text: str | None) -> URL:
     url = URL(text, encoded=True)
     host = url.raw_host
     return url.with_host(host) if host is not None and not host.isascii() else url
-
-
-def check_url(text: str) -> None:
-    """Refuse (``ValueError``) a text ``read_url`` cannot read or whose port it cannot tell,
-    parsing only what might fail.
-
-    ASCII text without IPv6 brackets fails only on a port yarl cannot read; the common
-    forms (one colon, or an authority of host and a port in range) are answered with a few
-    string scans or one match, the rest (non-ASCII hosts, brackets, userinfo, odd ports) are
-    parsed, and cached.
-    """
-    if text.isascii() and "[" not in text and "]" not in text:
-        if text.count(":") == 1:
-            return
-        if (port := _HOST_AND_PORT.match(text)) is not None and int(port[1]) <= 65535:
-            return
-    # yarl reads the port only when asked: ask, so that a record's `url.port` cannot fail.
-    read_url(text).port  # noqa: B018
-
-
-# A scheme, then an authority of a host (no userinfo) and a port of digits, ending the text
-# or followed by the path, query or fragment.
-_HOST_AND_PORT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:(\d{1,5})(?=[/?#]|\Z)")

@@ -272,7 +272,15 @@ class Totals:
         normalize = self._normalize
         if grouping == "url":
             if normalize is not None:
-                return lambda click: str(normalize(click.url))
+
+                def normalized(click: Countable) -> str:
+                    try:
+                        return str(normalize(click.url))
+                    except ValueError:
+                        # A text yarl cannot read is grouped as it was sent.
+                        return click.url_text
+
+                return normalized
             # The provider's text, as records and every output format spell it.
             return operator.attrgetter("url_text")
         if grouping == "provider":
