@@ -24,7 +24,6 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar, r
 import aiohttp
 import attrs
 import cattrs
-import msgspec
 from yarl import URL
 
 from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseFormatError
@@ -61,7 +60,7 @@ _THREAD_PARSE_BYTES = 1 << 20
 
 # What decoding a body of the wrong shape raises. Anything else out of a parser (an
 # AttributeError on a typo, say) is a fault in the parser and surfaces as itself.
-_SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError, msgspec.DecodeError)
+_SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError)
 
 
 class SourceOptions(TypedDict, total=False):
@@ -236,9 +235,8 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
     def parse_page(self, target: TargetT, response: Response) -> Page[LinkClick]:
         """Records and the next page's request from a successful response.
 
-        Raise ``ValueError``, ``TypeError`` or ``KeyError`` (or let the decoder raise them,
-        or msgspec's ``DecodeError``) for a body that is not the documented shape: it becomes
-        a ``ResponseFormatError``.
+        Raise ``ValueError``, ``TypeError`` or ``KeyError`` (or let the decoder raise them)
+        for a body that is not the documented shape: it becomes a ``ResponseFormatError``.
         """
 
     def parse_error(self, response: Response) -> ErrorDetails:
