@@ -29,14 +29,11 @@ _brief = _short_repr.repr
 
 
 def make_converter() -> cattrs.Converter:
-    """A converter whose scalars are checked, not coerced: a number is not a string."""
+    """A converter that checks, never coerces, what the wire classes hold (strings or null,
+    timestamps): a number is not a string."""
     converter = cattrs.Converter(detailed_validation=False)
     converter.register_structure_hook_factory(_is_optional_structure, _optional_factory(converter))
-    converter.register_structure_hook(str, string)
     converter.register_structure_hook(str | None, optional_string)
-    converter.register_structure_hook(int, integer)
-    converter.register_structure_hook(int | None, optional_integer)
-    converter.register_structure_hook(float | None, _optional_number)
     converter.register_structure_hook(datetime | None, timestamp)
     return converter
 
@@ -85,30 +82,11 @@ def not_an_object(value: Any) -> TypeError:
     return TypeError(f"expected a JSON object, got {type(value).__name__}")
 
 
-def string(value: Any, _: Any = None) -> str:
-    """A string, never coerced from anything else."""
-    if type(value) is not str:
-        raise TypeError(f"expected a string, got {_brief(value)}")
-    return value
-
-
 def optional_string(value: Any, _: Any = None) -> str | None:
     """A string or null, never coerced."""
     if value is not None and type(value) is not str:
         raise TypeError(f"expected a string or null, got {_brief(value)}")
     return value
-
-
-def integer(value: Any, _: Any = None) -> int:
-    """An integer, never coerced from anything else (a bool is not one)."""
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {_brief(value)}")
-    return value
-
-
-def optional_integer(value: Any, _: Any = None) -> int | None:
-    """An integer or null, never coerced."""
-    return None if value is None else integer(value)
 
 
 def optional_count(value: Any, _: Any = None) -> int | None:
@@ -118,12 +96,6 @@ def optional_count(value: Any, _: Any = None) -> int | None:
     if type(value) is not int or value < 0:
         raise ValueError(f"expected a count of at least 0, got {_brief(value)}")
     return value
-
-
-def _optional_number(value: Any, _: Any) -> float | None:
-    if value is None or type(value) is float:
-        return value
-    return integer(value)
 
 
 def timestamp(value: Any, _: Any = None) -> datetime | None:
