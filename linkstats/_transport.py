@@ -93,13 +93,15 @@ class Deadlines:
         self._expired: set[asyncio.Task[Any]] = set()
         self._check: asyncio.TimerHandle | None = None
 
-    def start(self, until: float | None) -> asyncio.Task[Any] | None:
+    def start(
+        self, loop: asyncio.AbstractEventLoop, until: float | None
+    ) -> asyncio.Task[Any] | None:
         """Start the current task's attempt, to end by ``until`` (event-loop time) at the
         latest; pass the task to ``finish`` when it ends. ``None`` if nothing bounds it."""
-        task = asyncio.current_task()
+        # Given the loop, asyncio need not look it up (which costs a getpid() call each time).
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("requests must run inside an asyncio task")
-        loop = task.get_loop()
         deadline = loop.time() + self._timeout
         if until is not None and until < deadline:
             deadline = until
@@ -174,6 +176,7 @@ class Transport:
         self.retry = retry
         self._callers_session = session
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._entered = 0
         self.gate = RateLimitGate(retry.max_rate_limit_wait)
         self.stats = TransportStats()
@@ -184,6 +187,8 @@ class Transport:
             caller = self._callers_session
             # A closed session is kept as it is: requests then fail as TransportErrors.
             self._session = caller if caller is not None and caller.closed else self._open()
+            # Looked up once: asyncio checks the process id on every lookup.
+            self._loop = asyncio.get_running_loop()
         self._entered += 1
         return self
 
@@ -226,7 +231,7 @@ class Transport:
         if self._entered:
             return
         self._deadlines.close()
-        session, self._session = self._session, None
+        session, self._session, self._loop = self._session, None, None
         if session is not None and session is not self._callers_session:
             await session.close()
 
@@ -235,12 +240,11 @@ class Transport:
 
         ``deadline`` (event-loop time) is when the target's time is up, if it has a limit.
         """
-        session = self._session
-        if session is None or self._entered == 0:
+        session, loop = self._session, self._loop
+        if session is None or loop is None or self._entered == 0:
             raise RuntimeError("use the source in 'async with' before fetching")
         url = request.url
         headers = {**self._headers, **request.headers} if request.headers else self._headers
-        loop = asyncio.get_running_loop()
         retries = 0
         gate = self.gate
         while True:
@@ -248,7 +252,7 @@ class Transport:
                 await self._wait_for_budget(url, deadline, wait)
             self.stats.requests += 1
             sent = time.time()
-            answer = await self._attempt(session, url, headers, deadline)
+            answer = await self._attempt(session, loop, url, headers, deadline)
             if isinstance(answer, _Failed):
                 outcome = Outcome(failure=answer.failure)
                 error: LinkStatsError = self._transport_error(url, answer)
@@ -296,6 +300,7 @@ class Transport:
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
+        loop: asyncio.AbstractEventLoop,
         url: URL,
         headers: Mapping[str, str],
         deadline: float | None,
@@ -315,7 +320,7 @@ class Transport:
                     connections.release()
                 raise
         deadlines = self._deadlines
-        task = deadlines.start(deadline)
+        task = deadlines.start(loop, deadline)
         try:
             async with session.get(
                 url,
