@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._errors import ErrorDetails, LinkStatsError, ProviderMessage, TransportError
@@ -165,7 +166,9 @@ class Transport:
         self._provider = provider
         # Only the transport's own session goes through it; a caller's keeps its settings.
         self._proxy = proxy if session is None else None
-        self._headers = dict(headers)
+        # Built once: aiohttp takes a multidict as it is, where a dict would be copied into
+        # one on every request.
+        self._headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers))
         # A header carrying a secret is as secret as the secret itself.
         self._secrets = tuple(
             {*secrets, *(value for value in headers.values() if _holds(value, secrets))}
@@ -244,7 +247,11 @@ class Transport:
         if session is None or loop is None or self._entered == 0:
             raise RuntimeError("use the source in 'async with' before fetching")
         url = request.url
-        headers = {**self._headers, **request.headers} if request.headers else self._headers
+        headers = self._headers
+        if request.headers:
+            # A request's own header replaces the source's of that name, whatever its case.
+            headers = CIMultiDict(headers)
+            headers.update(request.headers)
         retries = 0
         gate = self.gate
         while True:

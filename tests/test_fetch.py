@@ -5,17 +5,29 @@ from __future__ import annotations
 import math
 
 import aiohttp
+from aiohttp import web
 from conftest import (
     expected,
     expected_paubox,
     expected_sendgrid,
     paubox_source,
     sendgrid_source,
+    serving,
     uuid_for,
 )
 
 import linkstats
-from linkstats import CollectResult, LinkStats, PauboxSend, SendGridAutomation
+from linkstats import (
+    CollectResult,
+    HTTPSource,
+    LinkClick,
+    LinkStats,
+    Page,
+    PageRequest,
+    PauboxSend,
+    Response,
+    SendGridAutomation,
+)
 from linkstats.testing import (
     PauboxConfig,
     Quirks,
@@ -209,3 +221,54 @@ async def test_requests_name_linkstats_unless_the_callers_session_says_otherwise
 
     agents = [record.headers.get("User-Agent") for record in simulator.log.requests]
     assert agents == [f"linkstats/{linkstats.__version__}", "their-app/2"]
+
+
+class _SignedSource(HTTPSource[str]):
+    """A provider whose requests carry a header of their own, one of them the source's too."""
+
+    provider = "signed"
+    target_types = (str,)
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(
+            base_url=base_url,
+            headers={"Authorization": "Bearer source-key", "Accept": "application/json"},
+            secrets=("source-key",),
+        )
+
+    def first_request(self, target: str) -> PageRequest:
+        return PageRequest(
+            self.base_url / "links" / target,
+            headers={"authorization": f"Signature {target}", "X-Request-Id": target},
+        )
+
+    def parse_page(self, target: str, response: Response) -> Page[LinkClick]:
+        return Page([])
+
+
+async def test_a_requests_own_header_replaces_the_sources_whatever_its_case() -> None:
+    """One Authorization header goes, the request's; the source's other headers go with it."""
+    received: list[list[tuple[str, str]]] = []
+
+    async def links(request: web.Request) -> web.Response:
+        received.append(
+            [
+                (name.lower(), value)
+                for name, value in request.headers.items()
+                if name.lower() in {"authorization", "accept", "x-request-id"}
+            ]
+        )
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/links/{id}", links)
+    async with serving(app) as origin, _SignedSource(origin) as source:
+        assert [page async for page in source.pages("abc")] == [[]]
+
+    assert received == [
+        [
+            ("authorization", "Signature abc"),
+            ("accept", "application/json"),
+            ("x-request-id", "abc"),
+        ]
+    ]
