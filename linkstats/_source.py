@@ -58,8 +58,8 @@ ItemT = TypeVar("ItemT")
 # other requests meanwhile; below it the hand-off costs more than it saves.
 _THREAD_PARSE_BYTES = 1 << 20
 
-# What decoding a body of the wrong shape raises. Anything else out of a parser (an
-# AttributeError on a typo, say) is a fault in the parser and surfaces as itself.
+# What decoding a body of the wrong shape raises, alone or in an ExceptionGroup. Anything else
+# out of a parser (an AttributeError on a typo, say) is a fault and surfaces as itself.
 _SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError)
 
 
@@ -235,8 +235,9 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
     def parse_page(self, target: TargetT, response: Response) -> Page[LinkClick]:
         """Records and the next page's request from a successful response.
 
-        Raise ``ValueError``, ``TypeError`` or ``KeyError`` (or let the decoder raise them)
-        for a body that is not the documented shape: it becomes a ``ResponseFormatError``.
+        Raise ``ValueError``, ``TypeError`` or ``KeyError``, or an ``ExceptionGroup`` of them
+        (or let the decoder raise them), for a body that is not the documented shape: it
+        becomes a ``ResponseFormatError``.
         """
 
     def parse_error(self, response: Response) -> ErrorDetails:
@@ -337,12 +338,19 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
         return PageRequest(url)
 
     def _decode(self, response: Response, parse: Callable[[Response], Page[ItemT]]) -> Page[ItemT]:
+        failure: Exception
         try:
             return parse(response)
         except ResponseFormatError:
             raise
         except _SHAPE_ERRORS as exc:
             failure = exc
+        except ExceptionGroup as group:
+            # A decoder reporting every wrong field at once (cattrs' detailed validation, say):
+            # a group of shape errors is one; a group holding anything else is a fault.
+            if group.split(_SHAPE_ERRORS)[1] is not None:
+                raise
+            failure = group
         reason = self._transport.redact(str(failure))
         error = ResponseFormatError(
             f"HTTP {response.status} body from GET {response.url} "
@@ -351,8 +359,8 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             status=response.status,
             url=response.url,
         )
-        if reason == str(failure):
+        if self._transport.redact(repr(failure)) == repr(failure):
             raise error from failure
-        # The decoder's message quoted a secret from the body, so it is not kept as the cause
-        # (raised out here, outside the handler, it is not kept as the context either).
+        # The decoder's message (or a grouped error's) quoted a secret from the body, so it is
+        # not kept as the cause (raised out here, outside the handler, nor as the context).
         raise error

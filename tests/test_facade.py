@@ -239,6 +239,45 @@ async def test_a_bug_in_a_provider_surfaces_as_itself(simulator: Simulator, meth
     assert simulator.log.count() <= 2
 
 
+class GroupingSource(SendGridSource):
+    """A provider whose decoder reports every wrong field at once, in an ExceptionGroup."""
+
+    def __init__(self, simulator: Simulator, *errors: Exception) -> None:
+        super().__init__(api_key=simulator.config.sendgrid.api_key, base_url=simulator.url)
+        self.errors = errors
+
+    def parse_page(self, target: Any, response: Response) -> Page[LinkClick]:
+        raise ExceptionGroup("while structuring the page", list(self.errors))
+
+
+async def test_a_group_of_shape_errors_is_a_format_error_for_that_target(
+    simulator: Simulator,
+) -> None:
+    """As cattrs' detailed validation raises them: each target fails on its own, typed."""
+    source = GroupingSource(simulator, ValueError("clicks: -1"), KeyError("url"))
+    targets = [SendGridAutomation(uuid_for(1)), SendGridAutomation(uuid_for(2))]
+
+    async with LinkStats(source) as stats:
+        result = await stats.collect(targets)
+
+    assert result.clicks == []
+    assert {target: type(error) for target, error in result.errors.items()} == dict.fromkeys(
+        targets, ResponseFormatError
+    )
+    assert "while structuring the page" in str(result.errors[targets[0]])
+    assert simulator.log.count() == 2
+
+
+async def test_a_group_holding_a_bug_surfaces_as_itself(simulator: Simulator) -> None:
+    source = GroupingSource(simulator, ValueError("clicks: -1"), AttributeError("bodyy"))
+
+    async with LinkStats(source) as stats:
+        with pytest.raises(ExceptionGroup) as raised:
+            await stats.collect([SendGridAutomation(uuid_for(1))])
+
+    assert [type(error) for error in raised.value.exceptions] == [ValueError, AttributeError]
+
+
 def discovery_config() -> SimulatorConfig:
     return SimulatorConfig(
         paubox=PauboxConfig(send_ids=tuple(uuid_for(n, kind=1) for n in range(7))),

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from conftest import paubox_source, places_holding, sendgrid_source, serving, uuid_for
 
 from linkstats import (
     AuthenticationError,
+    LinkClick,
     LinkStats,
     LinkStatsError,
+    Page,
     PaginationError,
     PauboxSend,
+    Response,
     ResponseFormatError,
     SendGridAutomation,
     SendGridSource,
@@ -152,6 +157,24 @@ async def echoing() -> AsyncIterator[str]:
     app.router.add_get("/{tail:.*}", answer)
     async with serving(app) as origin:
         yield origin
+
+
+class GroupingSendGridSource(SendGridSource):
+    """A provider whose decoder reports the wrong values it met, quoted, in an ExceptionGroup."""
+
+    def parse_page(self, target: Any, response: Response) -> Page[LinkClick]:
+        url = orjson.loads(response.body)["results"][0]["url"]
+        raise ExceptionGroup("while structuring the page", [TypeError(f"url: {url!r}")])
+
+
+async def test_a_key_quoted_by_a_grouped_decoder_error_is_not_kept(echoing: str) -> None:
+    key = "SG.echoed-key-0123456789"
+    target = SendGridAutomation(uuid_for(2))
+    async with LinkStats(GroupingSendGridSource(api_key=key, base_url=echoing)) as stats:
+        result = await stats.collect([target])
+
+    assert type(result.errors[target]) is ResponseFormatError
+    assert list(places_holding(key, result.errors[target])) == []
 
 
 async def test_a_key_a_server_echoes_is_cut_out_of_every_error(echoing: str) -> None:
