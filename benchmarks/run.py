@@ -414,7 +414,6 @@ def machine() -> str:
             "yarl",
             "orjson",
             "attrs",
-            "cattrs",
             "httpx",
             "sendgrid",
         )

@@ -23,7 +23,6 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar, r
 
 import aiohttp
 import attrs
-import cattrs
 from yarl import URL
 
 from ._errors import ErrorDetails, LinkStatsError, PaginationError, ResponseFormatError
@@ -60,7 +59,7 @@ _THREAD_PARSE_BYTES = 1 << 20
 
 # What decoding a body of the wrong shape raises, alone or in an ExceptionGroup. Anything else
 # out of a parser (an AttributeError on a typo, say) is a fault and surfaces as itself.
-_SHAPE_ERRORS = (ValueError, TypeError, KeyError, cattrs.BaseValidationError)
+_SHAPE_ERRORS = (ValueError, TypeError, KeyError)
 
 
 class SourceOptions(TypedDict, total=False):

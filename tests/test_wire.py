@@ -491,3 +491,43 @@ def test_a_large_paubox_body_gives_every_row_once(paubox: PauboxSource, nested: 
         LinkClick("paubox", SEND_ID, f"https://example.com/{number}", number % 4, f"link-{number}")
         for number in range(12_000)
     ]
+
+
+_SENT = {"id": SEND_ID, "sent_at": "2026-03-01 09:30:00 UTC", "subscription_list_name": "Spring"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # The fields used are read; the others may be anything, or missing.
+        (
+            [{**_SENT, "campaign_mailing_created_at": "yesterday", "marketing_email_id": 7}],
+            [(SEND_ID, "Spring", datetime(2026, 3, 1, 9, 30, tzinfo=UTC))],
+        ),
+        ([{"id": SEND_ID, "sent_at": "", "subscription_list_name": None}], [(SEND_ID, None, None)]),
+        ([{"sent_at": "2026-03-01T09:30:00Z"}], []),
+        (None, []),
+        ([{**_SENT, "sent_at": 1772357400}], ResponseFormatError),
+        ([{**_SENT, "sent_at": "March the first"}], ResponseFormatError),
+        ([{**_SENT, "id": "not-a-uuid"}], ResponseFormatError),
+        ([{**_SENT, "subscription_list_name": ["Spring"]}], ResponseFormatError),
+        ("rows", ResponseFormatError),
+    ],
+)
+async def test_the_paubox_sends_table_gives_each_sent_campaign(
+    body_server: BodyServer, rows: Any, expected: Any
+) -> None:
+    body_server.body = orjson.dumps({"data": rows})
+    source = PauboxSource(username="demo", api_key="k", base_url=body_server.url + "/v1/orca")
+
+    async with source:
+        if isinstance(expected, type):
+            with pytest.raises(expected):
+                [campaign async for campaign in source.discover()]
+            return
+        campaigns = [campaign async for campaign in source.discover()]
+
+    assert [(c.target.send_id, c.name, c.sent_at) for c in campaigns] == expected
+    assert body_server.requested[0].startswith(
+        "/v1/orca/demo/analytics/campaign_mailing_sends_table"
+    )
