@@ -358,7 +358,8 @@ class HTTPSource(abc.ABC, Generic[TargetT]):
             status=response.status,
             url=response.url,
         )
-        if self._transport.redact(repr(failure)) == repr(failure):
+        # A group's repr holds its errors' messages, which its str leaves out.
+        if reason == str(failure) and self._transport.redact(repr(failure)) == repr(failure):
             raise error from failure
         # The decoder's message (or a grouped error's) quoted a secret from the body, so it is
         # not kept as the cause (raised out here, outside the handler, nor as the context).
