@@ -413,6 +413,7 @@ def machine() -> str:
             "aiohttp",
             "yarl",
             "orjson",
+            "msgspec",
             "attrs",
             "httpx",
             "sendgrid",
